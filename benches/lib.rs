@@ -87,3 +87,51 @@ pub fn median(xs: &mut [f64]) -> f64 {
     xs.sort_by(|a, b| a.total_cmp(b));
     xs[xs.len() / 2]
 }
+
+/// The machine, for the header of a results table: CPU model and core count.
+pub fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}, {cores} cores")
+}
+
+/// One contender of an interleaved measurement: a name and a closure that runs
+/// one timed pass (setup outside the timer) and returns how long the pass took.
+pub struct Pass<'a> {
+    /// Shown in the table.
+    pub name: String,
+    /// Runs one pass and returns its timed part.
+    pub run: Box<dyn FnMut() -> std::time::Duration + 'a>,
+}
+
+impl<'a> Pass<'a> {
+    /// A contender named `name`.
+    pub fn new(name: impl Into<String>, run: impl FnMut() -> std::time::Duration + 'a) -> Pass<'a> {
+        Pass {
+            name: name.into(),
+            run: Box::new(run),
+        }
+    }
+}
+
+/// Runs the contenders' passes in interleaved rounds (A B C, A B C, ...) and
+/// returns each one's median pass time in seconds. On a shared, noisy machine
+/// load comes and goes; interleaving makes every contender see the same weather,
+/// so the ratios between them hold even when absolute times drift.
+pub fn interleaved(rounds: usize, passes: &mut [Pass<'_>]) -> Vec<f64> {
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); passes.len()];
+    for _ in 0..rounds {
+        for (p, t) in passes.iter_mut().zip(&mut times) {
+            t.push((p.run)().as_secs_f64());
+        }
+    }
+    times.iter_mut().map(|t| median(t)).collect()
+}

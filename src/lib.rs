@@ -5,3 +5,6 @@
 //! the runnable system examples that compose them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+/// Seen-before filters: cache-line-blocked Bloom filters with a stable hash.
+pub use hld_bloom as bloom;

@@ -1,0 +1,278 @@
+//! The single-threaded filter.
+
+use std::fmt;
+use std::hash::Hash;
+
+use crate::block::{block_index, Block, BLOCK_BITS, WORDS, WORD_BITS};
+use crate::hash::{hash_one, DEFAULT_SEED};
+use crate::sizing::shape_for;
+use crate::Error;
+
+/// What a filter was built for and how it hashes: everything but the bits.
+/// Two filters can be combined when their `Params` (but for the sizing inputs)
+/// agree.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Params {
+    pub blocks: u64,
+    pub bits_per_word: u32,
+    pub seed: u64,
+    pub expected_items: u64,
+    pub fp_rate: f64,
+}
+
+impl Params {
+    pub(crate) fn new(expected_items: usize, fp_rate: f64, seed: u64) -> Result<Params, Error> {
+        if expected_items == 0 {
+            return Err(Error::ZeroItems);
+        }
+        // `!(0 < p < 1)` also catches NaN.
+        if !(fp_rate > 0.0 && fp_rate < 1.0) {
+            return Err(Error::InvalidFalsePositiveRate(fp_rate));
+        }
+        let too_large = Error::TooLarge {
+            expected_items: expected_items as u64,
+            false_positive_rate: fp_rate,
+        };
+        let shape = shape_for(expected_items as u64, fp_rate).ok_or(too_large.clone())?;
+        if usize::try_from(shape.blocks).is_err() {
+            return Err(too_large);
+        }
+        Ok(Params {
+            blocks: shape.blocks,
+            bits_per_word: shape.bits_per_word,
+            seed,
+            expected_items: expected_items as u64,
+            fp_rate,
+        })
+    }
+
+    /// The block `h` goes to.
+    #[inline(always)]
+    pub(crate) fn block_of(&self, h: u64) -> usize {
+        block_index(h, self.blocks) as usize
+    }
+
+    pub(crate) fn compatible(&self, other: &Params) -> Result<(), Error> {
+        if self.blocks != other.blocks {
+            return Err(Error::Incompatible { what: "sizes" });
+        }
+        if self.bits_per_word != other.bits_per_word {
+            return Err(Error::Incompatible {
+                what: "numbers of hashes",
+            });
+        }
+        if self.seed != other.seed {
+            return Err(Error::Incompatible { what: "hash seeds" });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn estimated_fp_rate(&self, blocks: impl Iterator<Item = Block>) -> f64 {
+        let sum: f64 = blocks.map(|b| b.hit_probability(self.bits_per_word)).sum();
+        sum / self.blocks as f64
+    }
+
+    /// Items per block from each word's fill (the maximum-likelihood estimate
+    /// `ln(1 - c/64) / (m ln(1 - 1/64))` for `c` set bits), averaged over the words.
+    pub(crate) fn estimated_items(&self, blocks: impl Iterator<Item = Block>) -> f64 {
+        let per_bit = (1.0 - 1.0 / WORD_BITS as f64).ln() * self.bits_per_word as f64;
+        let per_word = |c: u32| {
+            // A full word says "at least this many": use 63.5 set bits.
+            let c = (c as f64).min(WORD_BITS as f64 - 0.5);
+            (1.0 - c / WORD_BITS as f64).ln() / per_bit
+        };
+        blocks
+            .map(|b| b.0.iter().map(|w| per_word(w.count_ones())).sum::<f64>() / WORDS as f64)
+            .sum()
+    }
+}
+
+/// Allocates `n` zeroed blocks, or reports that they do not fit.
+pub(crate) fn alloc_blocks<B: Clone + Default>(n: u64, p: &Params) -> Result<Vec<B>, Error> {
+    let too_large = || Error::TooLarge {
+        expected_items: p.expected_items,
+        false_positive_rate: p.fp_rate,
+    };
+    let n = usize::try_from(n).map_err(|_| too_large())?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| too_large())?;
+    v.resize(n, B::default());
+    Ok(v)
+}
+
+/// A cache-line-blocked Bloom filter: "have I seen this before?" in about ten
+/// bits per item at a 1% false-positive rate, with one cache miss per operation.
+///
+/// It never forgets an item it was given (no false negatives); it sometimes says
+/// yes to one it was not (a false positive), at most at the target rate while it
+/// holds no more than the expected items. See the [crate docs](crate) for the
+/// layout, sizing and cost model.
+///
+/// ```
+/// use hld_bloom::BloomFilter;
+///
+/// let mut seen = BloomFilter::new(1_000, 0.01)?;
+/// assert!(seen.insert("https://example.com/a")); // new
+/// assert!(!seen.insert("https://example.com/a")); // already there
+/// assert!(seen.contains("https://example.com/a"));
+/// # Ok::<(), hld_bloom::Error>(())
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct BloomFilter {
+    pub(crate) params: Params,
+    pub(crate) blocks: Vec<Block>,
+}
+
+impl BloomFilter {
+    /// A filter for `expected_items` items whose false-positive rate stays at or
+    /// under `false_positive_rate` until it holds that many, hashing with
+    /// [`DEFAULT_SEED`](crate::DEFAULT_SEED).
+    ///
+    /// # Errors
+    /// [`Error::ZeroItems`] for 0 items, [`Error::InvalidFalsePositiveRate`] for a
+    /// rate that is NaN or not strictly between 0 and 1, [`Error::TooLarge`] when
+    /// the filter cannot be allocated.
+    pub fn new(expected_items: usize, false_positive_rate: f64) -> Result<BloomFilter, Error> {
+        Self::with_seed(expected_items, false_positive_rate, DEFAULT_SEED)
+    }
+
+    /// Like [`new`](Self::new) with a chosen hash seed. Filters only combine
+    /// (`union`) with filters of the same seed. A secret seed makes the bits
+    /// hard to predict for someone choosing hostile inputs.
+    pub fn with_seed(
+        expected_items: usize,
+        false_positive_rate: f64,
+        seed: u64,
+    ) -> Result<BloomFilter, Error> {
+        let params = Params::new(expected_items, false_positive_rate, seed)?;
+        let blocks = alloc_blocks(params.blocks, &params)?;
+        Ok(BloomFilter { params, blocks })
+    }
+
+    /// The hash this filter computes for `item` (its seed, the stable hash): feed
+    /// it to [`insert_hash`](Self::insert_hash) / [`contains_hash`](Self::contains_hash),
+    /// for example to hash once and ask several filters.
+    #[inline(always)]
+    pub fn hash<T: Hash + ?Sized>(&self, item: &T) -> u64 {
+        hash_one(self.params.seed, item)
+    }
+
+    /// Adds `item`; true if it was not already present (at least one of its bits
+    /// was clear). A false positive makes this return false for a new item.
+    #[inline(always)]
+    pub fn insert<T: Hash + ?Sized>(&mut self, item: &T) -> bool {
+        self.insert_hash(self.hash(item))
+    }
+
+    /// Whether `item` may have been inserted: false means certainly not.
+    #[inline(always)]
+    pub fn contains<T: Hash + ?Sized>(&self, item: &T) -> bool {
+        self.contains_hash(self.hash(item))
+    }
+
+    /// Adds a pre-hashed key. `h` must be a well-mixed 64-bit hash (from
+    /// [`hash`](Self::hash), [`hash_bytes`](crate::hash_bytes) or another good
+    /// hash): the filter uses its bits as they are.
+    #[inline(always)]
+    pub fn insert_hash(&mut self, h: u64) -> bool {
+        let i = self.params.block_of(h);
+        self.blocks[i].set(h, self.params.bits_per_word)
+    }
+
+    /// Whether a pre-hashed key may have been inserted.
+    #[inline(always)]
+    pub fn contains_hash(&self, h: u64) -> bool {
+        let i = self.params.block_of(h);
+        self.blocks[i].has(h, self.params.bits_per_word)
+    }
+
+    /// Bits in the filter (512 per block).
+    pub fn bit_len(&self) -> usize {
+        self.blocks.len() * BLOCK_BITS as usize
+    }
+
+    /// Bits set (and tested) per item: `k`, a multiple of 8.
+    pub fn num_hashes(&self) -> u32 {
+        self.params.bits_per_word * WORDS as u32
+    }
+
+    /// Bytes the filter's bits occupy (`bit_len / 8`).
+    pub fn byte_len(&self) -> usize {
+        self.blocks.len() * std::mem::size_of::<Block>()
+    }
+
+    /// The item count the filter was sized for.
+    pub fn expected_items(&self) -> usize {
+        self.params.expected_items as usize
+    }
+
+    /// The false-positive rate the filter was sized for.
+    pub fn false_positive_rate(&self) -> f64 {
+        self.params.fp_rate
+    }
+
+    /// The hash seed.
+    pub fn seed(&self) -> u64 {
+        self.params.seed
+    }
+
+    /// The false-positive rate the filter has now, from its bits: for each block,
+    /// the chance that a random item's bits are all set, averaged over blocks.
+    /// O(bits).
+    pub fn estimated_fp_rate(&self) -> f64 {
+        self.params.estimated_fp_rate(self.blocks.iter().copied())
+    }
+
+    /// How many distinct items the filter holds, estimated from its bits (within a
+    /// few percent up to several times the expected items). O(bits).
+    pub fn estimated_items(&self) -> f64 {
+        self.params.estimated_items(self.blocks.iter().copied())
+    }
+
+    /// True if no item was ever inserted (no bit is set). O(bits).
+    pub fn is_empty(&self) -> bool {
+        self.blocks.iter().all(|b| b.0 == [0; WORDS])
+    }
+
+    /// Forgets every item, keeping the size and seed.
+    pub fn clear(&mut self) {
+        self.blocks.fill(Block::default());
+    }
+
+    /// Adds every item of `other` (bitwise OR): afterwards this filter contains
+    /// whatever either contained.
+    ///
+    /// # Errors
+    /// [`Error::Incompatible`] unless both have the same size, number of hashes
+    /// and seed (build them with the same arguments).
+    pub fn union(&mut self, other: &BloomFilter) -> Result<(), Error> {
+        self.params.compatible(&other.params)?;
+        for (a, b) in self.blocks.iter_mut().zip(&other.blocks) {
+            for (x, y) in a.0.iter_mut().zip(&b.0) {
+                *x |= y;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for BloomFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BloomFilter")
+            .field("bit_len", &self.bit_len())
+            .field("num_hashes", &self.num_hashes())
+            .field("expected_items", &self.params.expected_items)
+            .field("false_positive_rate", &self.params.fp_rate)
+            .field("seed", &self.params.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Inserts every item; `&str`, `&[u8]` and other references work as items too.
+impl<T: Hash> Extend<T> for BloomFilter {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
+        for item in iter {
+            self.insert(&item);
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! What every system example shares: a small report table, percentiles, and the
+//! real data sets under `data/` (compiled in, so the examples run from any
+//! directory of a fresh clone).
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// A titled two-column table of what a system did, printed after it runs.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    /// The system's name, e.g. "crawl_dedup".
+    pub title: String,
+    /// One line of context under the title.
+    pub subtitle: String,
+    /// (what, value) rows.
+    pub rows: Vec<(String, String)>,
+}
+
+impl Table {
+    pub fn new(title: &str, subtitle: &str) -> Table {
+        Table {
+            title: title.into(),
+            subtitle: subtitle.into(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, what: &str, value: impl fmt::Display) -> &mut Table {
+        self.rows.push((what.into(), value.to_string()));
+        self
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "## {}", self.title)?;
+        if !self.subtitle.is_empty() {
+            writeln!(f, "{}", self.subtitle)?;
+        }
+        let w = self
+            .rows
+            .iter()
+            .map(|(k, _)| k.chars().count())
+            .max()
+            .unwrap_or(0);
+        let v = self
+            .rows
+            .iter()
+            .map(|(_, x)| x.chars().count())
+            .max()
+            .unwrap_or(0);
+        writeln!(f, "| {:<w$} | {:>v$} |", "what", "value")?;
+        writeln!(f, "|{}|{}:|", "-".repeat(w + 2), "-".repeat(v + 1))?;
+        for (k, x) in &self.rows {
+            writeln!(f, "| {k:<w$} | {x:>v$} |")?;
+        }
+        Ok(())
+    }
+}
+
+/// Times a closure.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let t = Instant::now();
+    let out = f();
+    (out, t.elapsed())
+}
+
+/// The `p`-th percentile (0..=100) of samples, nearest rank; sorts in place.
+pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort_unstable();
+    let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
+    samples[rank.clamp(1, samples.len()) - 1]
+}
+
+/// Items per second, human-readable.
+pub fn per_second(items: usize, took: Duration) -> String {
+    let r = items as f64 / took.as_secs_f64().max(1e-9);
+    if r >= 1e6 {
+        format!("{:.2} M/s", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.1} k/s", r / 1e3)
+    } else {
+        format!("{r:.0} /s")
+    }
+}
+
+/// Bytes, human-readable (binary units).
+pub fn bytes(n: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut x = n;
+    let mut u = 0;
+    while x >= 1024.0 && u + 1 < UNITS.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{x:.0} {}", UNITS[u])
+    } else {
+        format!("{x:.1} {}", UNITS[u])
+    }
+}
+
+/// The texts of `data/fortunes.txt` (Debian fortunes, BSD licence), one per line
+/// with `\n` and `\\` escapes undone.
+pub fn fortunes() -> Vec<String> {
+    include_str!("../../data/fortunes.txt")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(unescape)
+        .collect()
+}
+
+fn unescape(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// SplitMix64: a tiny deterministic generator, so every run of an example does
+/// exactly the same thing.
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A value in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let mut xs: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
+        assert_eq!(percentile(&mut xs, 50.0), Duration::from_micros(50));
+        assert_eq!(percentile(&mut xs, 99.0), Duration::from_micros(99));
+        assert_eq!(percentile(&mut xs, 100.0), Duration::from_micros(100));
+        assert_eq!(percentile(&mut [], 50.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn fortunes_are_unescaped() {
+        let f = fortunes();
+        assert!(f.len() > 15_000);
+        assert!(f.iter().any(|t| t.contains('\n')));
+        assert_eq!(unescape(r"a\nb\\c"), "a\nb\\c");
+    }
+}
