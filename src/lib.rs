@@ -5,3 +5,6 @@
 //! the runnable system examples that compose them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+/// Top-k completion trie for type-ahead (dynamic and frozen), weight-balanced sharding.
+pub use hld_trie as trie;
