@@ -17,10 +17,8 @@
 //!   byte order: exactly the contract's tie rule. Top-k pops `k` minima,
 //!   splitting the range around each (`O(k log k)`).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
 use crate::codec::{fnv1a64, get_varint, put_varint, Reader};
+use crate::heavy::{top_k_rmq, top_k_scan, HeavyCache, CACHED, HEAVY};
 use crate::packed::{bits_for, words_for, PackedInts};
 use crate::rmq::RangeMin;
 use crate::Error;
@@ -135,9 +133,13 @@ pub struct FrozenTrie {
     len: usize,
     data: Vec<u8>,
     block_starts: Vec<u64>,
+    /// First 8 bytes of each block head, big-endian, zero-padded: the
+    /// binary search compares these integers and reads a head only on a tie.
+    heads8: Vec<u64>,
     ranks: PackedInts,
     weights: WeightTable,
     rmq: RangeMin,
+    heavy: HeavyCache,
 }
 
 impl Default for FrozenTrie {
@@ -180,23 +182,27 @@ impl FrozenTrie {
         let mut data = Vec::new();
         let mut block_starts = Vec::new();
         let mut weights = Vec::with_capacity(iter.size_hint().0);
+        let mut lcps: Vec<u32> = Vec::with_capacity(iter.size_hint().0);
+        let mut heads8 = Vec::new();
         let mut prev: Vec<u8> = Vec::new();
         for (i, (t, w)) in iter.enumerate() {
             let t = t.as_ref().as_bytes();
             if i > 0 && t <= prev.as_slice() {
                 return Err(Error::NotSorted { index: i });
             }
-            if i >= u32::MAX as usize - 1 {
+            if i >= u32::MAX as usize - 1 || t.len() >= u32::MAX as usize {
                 return Err(Error::TooLarge);
             }
+            let shared = lcp_len(&prev, t);
+            lcps.push(shared as u32);
             let lcp = if i % FC_BLOCK == 0 {
                 block_starts.push(data.len() as u64);
+                heads8.push(key8(t));
                 0
             } else {
-                prev.iter().zip(t).take_while(|(a, b)| a == b).count()
+                shared
             };
-            put_varint(&mut data, lcp as u64);
-            put_varint(&mut data, (t.len() - lcp) as u64);
+            put_header(&mut data, lcp, t.len() - lcp);
             data.extend_from_slice(&t[lcp..]);
             prev.truncate(lcp);
             prev.extend_from_slice(&t[lcp..]);
@@ -211,14 +217,17 @@ impl FrozenTrie {
             .collect();
         let ranks = PackedInts::from_values(&ranks, bits_for(distinct.len() as u64));
         let rmq = RangeMin::new(&ranks);
+        let heavy = HeavyCache::new(&lcps, &ranks, &rmq);
         data.shrink_to_fit();
         Ok(FrozenTrie {
             len: weights.len(),
             data,
             block_starts,
+            heads8,
             ranks,
             weights: WeightTable::encode(&distinct),
             rmq,
+            heavy,
         })
     }
 
@@ -247,9 +256,11 @@ impl FrozenTrie {
     pub fn heap_bytes(&self) -> usize {
         self.data.capacity()
             + self.block_starts.capacity() * 8
+            + self.heads8.capacity() * 8
             + self.ranks.heap_bytes()
             + self.weights.heap_bytes()
             + self.rmq.heap_bytes()
+            + self.heavy.heap_bytes()
     }
 
     /// The weight of `term`, if present.
@@ -288,31 +299,26 @@ impl FrozenTrie {
             .collect()
     }
 
-    /// `(position, rank)` of the top `k` in the prefix's range.
+    /// `(position, rank)` of the top `k` in the prefix's range: a cached
+    /// answer for a big range, a scan for a small one, range-minimum
+    /// queries beyond the cache.
     fn top_k_positions(&self, prefix: &[u8], k: usize) -> Vec<(usize, u32)> {
         let (lo, hi) = self.prefix_range(prefix);
         if lo >= hi || k == 0 {
             return Vec::new();
         }
-        let mut out = Vec::with_capacity(k.min(hi - lo));
-        let mut heap = BinaryHeap::with_capacity(2 * k.min(hi - lo) + 1);
-        let (r, p) = self.rmq.query(&self.ranks, lo, hi);
-        heap.push(Reverse((r, p, lo, hi)));
-        while let Some(Reverse((r, p, lo, hi))) = heap.pop() {
-            out.push((p, r));
-            if out.len() == k {
-                break;
-            }
-            if lo < p {
-                let (r, q) = self.rmq.query(&self.ranks, lo, p);
-                heap.push(Reverse((r, q, lo, p)));
-            }
-            if p + 1 < hi {
-                let (r, q) = self.rmq.query(&self.ranks, p + 1, hi);
-                heap.push(Reverse((r, q, p + 1, hi)));
+        if hi - lo <= HEAVY {
+            return top_k_scan(&self.ranks, lo, hi, k);
+        }
+        if k <= CACHED {
+            if let Some(top) = self.heavy.get(lo, hi) {
+                return top[..k]
+                    .iter()
+                    .map(|&p| (p as usize, self.ranks.get(p as usize)))
+                    .collect();
             }
         }
-        out
+        top_k_rmq(&self.ranks, &self.rmq, lo, hi, k)
     }
 
     /// All `(term, weight)` pairs in byte order of the terms.
@@ -341,16 +347,14 @@ impl FrozenTrie {
     #[inline]
     fn head(&self, b: usize) -> &[u8] {
         let mut pos = self.block_starts[b] as usize;
-        let _lcp = get_varint(&self.data, &mut pos);
-        let l = get_varint(&self.data, &mut pos).unwrap_or(0) as usize;
+        let (_, l) = get_header(&self.data, &mut pos).unwrap_or((0, 0));
         self.data.get(pos..pos + l).unwrap_or(&[])
     }
 
     /// Decodes the next entry at `*off` into `buf` (which holds the previous term).
     #[inline]
     fn decode_next(&self, off: &mut usize, buf: &mut Vec<u8>) {
-        let lcp = get_varint(&self.data, off).unwrap_or(0) as usize;
-        let l = get_varint(&self.data, off).unwrap_or(0) as usize;
+        let (lcp, l) = get_header(&self.data, off).unwrap_or((0, 0));
         buf.truncate(lcp);
         buf.extend_from_slice(self.data.get(*off..*off + l).unwrap_or(&[]));
         *off += l;
@@ -371,9 +375,12 @@ impl FrozenTrie {
         let nb = self.block_starts.len();
         // Blocks from..b have heads < key.
         let (mut lo, mut hi) = (from, nb);
+        let k8 = key8(key);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if self.head(mid) < key {
+            let h8 = self.heads8[mid];
+            // Unequal padded 8-byte prefixes already order the strings.
+            if h8 < k8 || (h8 == k8 && self.head(mid) < key) {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -497,6 +504,8 @@ impl FrozenTrie {
 
         // Terms: front coding consistent, whole terms UTF-8, strictly increasing.
         let mut block_starts = Vec::with_capacity(len.div_ceil(FC_BLOCK));
+        let mut heads8 = Vec::with_capacity(len.div_ceil(FC_BLOCK));
+        let mut lcps: Vec<u32> = Vec::with_capacity(len);
         let mut off = 0usize;
         let mut prev: Vec<u8> = Vec::new();
         let mut cur: Vec<u8> = Vec::new();
@@ -504,17 +513,15 @@ impl FrozenTrie {
             if i % FC_BLOCK == 0 {
                 block_starts.push(off as u64);
             }
-            let lcp = get_varint(&data, &mut off).ok_or(Error::Corrupt("term header"))?;
-            let l = get_varint(&data, &mut off).ok_or(Error::Corrupt("term header"))?;
-            if (i % FC_BLOCK == 0 && lcp != 0) || lcp > prev.len() as u64 {
+            let (lcp, l) = get_header(&data, &mut off).ok_or(Error::Corrupt("term header"))?;
+            if (i % FC_BLOCK == 0 && lcp != 0) || lcp > prev.len() {
                 return Err(Error::Corrupt("shared prefix length"));
             }
-            let l = usize::try_from(l).map_err(|_| Error::Corrupt("term length"))?;
             let end = off.checked_add(l).ok_or(Error::Corrupt("term length"))?;
             let suffix = data.get(off..end).ok_or(Error::Corrupt("term length"))?;
             off = end;
             cur.clear();
-            cur.extend_from_slice(&prev[..lcp as usize]);
+            cur.extend_from_slice(&prev[..lcp]);
             cur.extend_from_slice(suffix);
             if std::str::from_utf8(&cur).is_err() {
                 return Err(Error::Corrupt("term is not UTF-8"));
@@ -522,6 +529,13 @@ impl FrozenTrie {
             if i > 0 && cur <= prev {
                 return Err(Error::Corrupt("terms not sorted"));
             }
+            if cur.len() >= u32::MAX as usize {
+                return Err(Error::Corrupt("term length"));
+            }
+            if i % FC_BLOCK == 0 {
+                heads8.push(key8(&cur));
+            }
+            lcps.push(lcp_len(&prev, &cur) as u32);
             std::mem::swap(&mut prev, &mut cur);
         }
         if off != data.len() {
@@ -533,15 +547,61 @@ impl FrozenTrie {
             return Err(Error::Corrupt("weight rank out of range"));
         }
         let rmq = RangeMin::new(&ranks);
+        let heavy = HeavyCache::new(&lcps, &ranks, &rmq);
         Ok(FrozenTrie {
             len,
             data,
             block_starts,
+            heads8,
             ranks,
             weights,
             rmq,
+            heavy,
         })
     }
+}
+
+/// Bytes shared at the start of `a` and `b`.
+fn lcp_len(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// The first 8 bytes of `t` as a big-endian integer, zero-padded: for two
+/// strings, unequal keys order them as the strings are ordered.
+#[inline]
+fn key8(t: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = t.len().min(8);
+    b[..n].copy_from_slice(&t[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// Front-coding entry header: one byte `lcp << 4 | len` when `lcp < 15`
+/// and `len < 16` (most entries), else `0xF0` and two varints.
+#[inline]
+fn put_header(out: &mut Vec<u8>, lcp: usize, len: usize) {
+    if lcp < 15 && len < 16 {
+        out.push(((lcp as u8) << 4) | len as u8);
+    } else {
+        out.push(0xF0);
+        put_varint(out, lcp as u64);
+        put_varint(out, len as u64);
+    }
+}
+
+#[inline]
+fn get_header(data: &[u8], off: &mut usize) -> Option<(usize, usize)> {
+    let h = *data.get(*off)?;
+    *off += 1;
+    if h >> 4 != 15 {
+        return Some(((h >> 4) as usize, (h & 15) as usize));
+    }
+    if h != 0xF0 {
+        return None;
+    }
+    let lcp = usize::try_from(get_varint(data, off)?).ok()?;
+    let len = usize::try_from(get_varint(data, off)?).ok()?;
+    Some((lcp, len))
 }
 
 fn bytes_to_string(b: Vec<u8>) -> String {

@@ -83,6 +83,7 @@ mod codec;
 mod error;
 mod frozen;
 mod fuzzy;
+mod heavy;
 mod normalize;
 mod packed;
 mod partition;

@@ -185,6 +185,19 @@ impl TopKTrie {
         crate::FrozenTrie::from_sorted(self.iter())
             .expect("a trie iterates sorted, unique, and fewer than u32::MAX terms")
     }
+
+    /// The trie as bytes: the [`FrozenTrie`](crate::FrozenTrie) format
+    /// (versioned, checksummed), so either form can load it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.freeze().to_bytes()
+    }
+
+    /// Loads bytes written by [`to_bytes`](TopKTrie::to_bytes) or
+    /// [`FrozenTrie::to_bytes`](crate::FrozenTrie::to_bytes) into a dynamic
+    /// trie with the default cache size. Corrupt input is an `Err`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<TopKTrie, crate::Error> {
+        Ok(crate::FrozenTrie::from_bytes(bytes)?.thaw())
+    }
 }
 
 /// An iterator over `(term, weight)` in byte order of the terms.

@@ -338,25 +338,34 @@ impl TopKTrie {
     }
 
     /// The node whose subtree is exactly the terms starting with `p`.
+    ///
+    /// A "blind" descent (as in PATRICIA, Morrison 1968): follow children by
+    /// the byte at each node's depth without reading the edge labels, which
+    /// live in term text elsewhere in memory (a cache miss each); then check
+    /// the prefix once against one term of the subtree reached. If the
+    /// prefix occurs at all, this is the only path it can take, and every
+    /// term below shares the checked bytes.
     pub(crate) fn find_prefix(&self, p: &[u8]) -> Option<u32> {
         let mut v = 0u32;
         loop {
             let d = self.nodes[v as usize].depth as usize;
             if d >= p.len() {
-                return Some(v);
+                break;
             }
-            let c = self.child(v, p[d])?;
-            let label = self.label(c);
-            let rem = &p[d..];
-            let m = label.len().min(rem.len());
-            if label[..m] != rem[..m] {
+            v = self.child(v, p[d])?;
+        }
+        if v != 0 {
+            let n = &self.nodes[v as usize];
+            let rep = if n.slot == NONE {
+                n.term
+            } else {
+                self.tops[n.slot as usize * self.k]
+            };
+            if !self.terms[rep as usize].text.as_bytes().starts_with(p) {
                 return None;
             }
-            if rem.len() <= label.len() {
-                return Some(c);
-            }
-            v = c;
         }
+        Some(v)
     }
 
     /// The node where the term `t` ends, if `t` is present.

@@ -168,10 +168,40 @@ proptest! {
         }
         let g = FrozenTrie::from_bytes(&f.to_bytes()).unwrap();
         prop_assert_eq!(&g, &f);
+        let t2 = TopKTrie::from_bytes(&f.to_bytes()).unwrap();
+        prop_assert_eq!(t2.to_bytes(), f.to_bytes());
         let t: TopKTrie = model.iter().map(|(t, &w)| (t.as_str(), w)).collect();
         prop_assert_eq!(&t.freeze(), &f);
         prop_assert_eq!(&f.thaw(), &t);
         prop_assert_eq!(FrozenTrie::build(pairs.clone()).unwrap(), f);
+    }
+
+    /// Big dictionaries over a tiny alphabet, so that prefixes cover more
+    /// than 64 terms: the frozen form's cached answers for heavy ranges,
+    /// its scans of light ones and its range-minimum fallback for k above
+    /// the cache all agree with brute force, before and after bytes.
+    #[test]
+    fn frozen_heavy_ranges_match_brute_force(
+        pairs in prop::collection::vec(
+            (prop::collection::vec(prop::sample::select(vec!["a", "b", "é"]), 0..9)
+                .prop_map(|p| p.concat()), weight()),
+            0..500,
+        ),
+    ) {
+        let model: Model = pairs.iter().cloned().collect();
+        let f = FrozenTrie::from_sorted(model.iter().map(|(t, &w)| (t.as_str(), w))).unwrap();
+        let g = FrozenTrie::from_bytes(&f.to_bytes()).unwrap();
+        let t: TopKTrie = model.iter().map(|(t, &w)| (t.as_str(), w)).collect();
+        let mut ps = prefixes(&model);
+        ps.truncate(300);
+        for p in ps {
+            for k in [1usize, 10, 11, 70] {
+                let want = brute(&model, &p, k);
+                prop_assert_eq!(&f.top_k(&p, k), &want, "prefix {:?} k {}", p, k);
+                prop_assert_eq!(&g.top_k(&p, k), &want);
+                prop_assert_eq!(&t.top_k(&p, k), &want);
+            }
+        }
     }
 
     /// Every truncation and every single bit flip of the bytes is an `Err`.
