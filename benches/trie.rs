@@ -40,6 +40,9 @@ use hld_trie::{FrozenTrie, TopKTrie};
 
 const K: usize = 10;
 
+/// A contender: answers one prefix query, returns the answer's length.
+type Query<'a> = Box<dyn Fn(&str) -> usize + 'a>;
+
 struct Set {
     name: &'static str,
     sorted: Vec<(String, u64)>,
@@ -330,7 +333,7 @@ fn bench_queries(c: &mut Criterion, set: &Set) {
             );
             assert_eq!(fst_naive(&set.fst_plain, q, K), want, "fst naive {q:?}");
         }
-        let contenders: [(&str, Box<dyn Fn(&str) -> usize + '_>); 4] = [
+        let contenders: [(&str, Query<'_>); 4] = [
             ("hld-dynamic", Box::new(|q| set.dynamic.top_k(q, K).len())),
             ("hld-frozen", Box::new(|q| set.frozen.top_k(q, K).len())),
             (

@@ -290,13 +290,32 @@ impl FrozenTrie {
     /// by term in byte order: the same answer as
     /// [`TopKTrie::top_k`](crate::TopKTrie::top_k) for the same terms.
     pub fn top_k(&self, prefix: &str, k: usize) -> Vec<(String, u64)> {
-        self.top_k_positions(prefix.as_bytes(), k)
-            .into_iter()
-            .map(|(pos, rank)| {
-                let t = self.term_bytes(pos);
-                (bytes_to_string(t), self.weights.get(rank))
-            })
-            .collect()
+        let top = self.top_k_positions(prefix.as_bytes(), k);
+        // Decode the answers in position order, so that answers sharing a
+        // front-coding block (common: a prefix's terms are neighbours) are
+        // decoded in one forward pass instead of each from its block head.
+        let mut order: Vec<usize> = (0..top.len()).collect();
+        order.sort_unstable_by_key(|&i| top[i].0);
+        let mut out = vec![(String::new(), 0u64); top.len()];
+        let mut buf: Vec<u8> = Vec::with_capacity(32);
+        let mut off = 0usize;
+        let mut at: Option<usize> = None; // position of the term in `buf`
+        for i in order {
+            let (pos, rank) = top[i];
+            if at.is_none_or(|a| a / FC_BLOCK != pos / FC_BLOCK) {
+                let b = pos / FC_BLOCK;
+                off = self.block_starts[b] as usize;
+                buf.clear();
+                self.decode_next(&mut off, &mut buf);
+                at = Some(b * FC_BLOCK);
+            }
+            while let Some(a) = at.filter(|&a| a < pos) {
+                self.decode_next(&mut off, &mut buf);
+                at = Some(a + 1);
+            }
+            out[i] = (bytes_to_string(buf.clone()), self.weights.get(rank));
+        }
+        out
     }
 
     /// `(position, rank)` of the top `k` in the prefix's range: a cached
@@ -373,14 +392,36 @@ impl FrozenTrie {
     /// First position whose term is `>= key`, searching from block `from`.
     fn lower_bound(&self, key: &[u8], from: usize) -> usize {
         let nb = self.block_starts.len();
-        // Blocks from..b have heads < key.
-        let (mut lo, mut hi) = (from, nb);
         let k8 = key8(key);
+        // Unequal padded 8-byte prefixes already order the strings.
+        let head_below = |b: usize| {
+            let h8 = self.heads8[b];
+            h8 < k8 || (h8 == k8 && self.head(b) < key)
+        };
+        // Find the first block at or after `from` whose head is >= key.
+        // From a later start (the end of a prefix range, usually close to
+        // its start) gallop first: probes from, from+1, from+3, from+7...,
+        // at most 6 of them (63 blocks, about 1000 terms; the probes share
+        // cache lines), then binary search what is left.
+        let (mut lo, mut hi) = (from, nb);
+        if from > 0 {
+            let mut step = 1usize;
+            while step <= 32 {
+                let probe = from + step - 1;
+                if probe >= nb {
+                    break;
+                }
+                if !head_below(probe) {
+                    hi = probe;
+                    break;
+                }
+                lo = probe + 1;
+                step *= 2;
+            }
+        }
         while lo < hi {
             let mid = (lo + hi) / 2;
-            let h8 = self.heads8[mid];
-            // Unequal padded 8-byte prefixes already order the strings.
-            if h8 < k8 || (h8 == k8 && self.head(mid) < key) {
+            if head_below(mid) {
                 lo = mid + 1;
             } else {
                 hi = mid;

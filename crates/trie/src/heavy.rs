@@ -34,8 +34,8 @@ impl HeavyCache {
         let mut keys: Vec<(u32, u32)> = Vec::new();
         // Enumerate lcp-intervals bottom-up with a stack of (lcp, left end).
         let mut stack: Vec<(u32, usize)> = vec![(0, 0)];
-        for i in 1..=n {
-            let l = if i < n { lcp[i] } else { 0 };
+        // A final 0 closes every open interval.
+        for (i, &l) in lcp.iter().chain(std::iter::once(&0)).enumerate().skip(1) {
             let mut lb = i - 1;
             while let Some(&(tl, tlb)) = stack.last() {
                 if l >= tl {
