@@ -135,3 +135,74 @@ pub fn interleaved(rounds: usize, passes: &mut [Pass<'_>]) -> Vec<f64> {
     }
     times.iter_mut().map(|t| median(t)).collect()
 }
+
+/// `n` distinct English-looking pseudo-words from `seed`, in generation
+/// order (which is random with respect to the alphabet). First letters
+/// follow the skew of English dictionary words (about 11% start with 's',
+/// 0.2% with 'x'); later letters follow English text letter frequencies
+/// (Lewand, "Cryptological Mathematics", 2000); lengths are 4 to 12.
+pub fn pseudo_words(n: usize, seed: u64) -> Vec<String> {
+    // Per-mille weights for a..z.
+    const FIRST: [u32; 26] = [
+        60, 60, 90, 60, 40, 40, 30, 40, 40, 10, 10, 30, 60, 20, 30, 80, 5, 60, 110, 50, 20, 20, 20,
+        2, 4, 3,
+    ];
+    const REST: [u32; 26] = [
+        82, 15, 28, 43, 127, 22, 20, 61, 70, 2, 8, 40, 24, 67, 75, 19, 1, 60, 63, 91, 28, 10, 24,
+        2, 20, 1,
+    ];
+    fn cdf(w: &[u32; 26]) -> Vec<u32> {
+        w.iter()
+            .scan(0, |acc, &x| {
+                *acc += x;
+                Some(*acc)
+            })
+            .collect()
+    }
+    let (first, rest) = (cdf(&FIRST), cdf(&REST));
+    let pick = |rng: &mut SplitMix64, c: &[u32]| -> char {
+        let r = rng.below(u64::from(*c.last().unwrap())) as u32;
+        (b'a' + c.partition_point(|&x| x <= r) as u8) as char
+    };
+    let mut rng = SplitMix64(seed);
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let len = 4 + rng.below(9) as usize;
+        let mut w = String::with_capacity(len);
+        w.push(pick(&mut rng, &first));
+        for _ in 1..len {
+            w.push(pick(&mut rng, &rest));
+        }
+        if seen.insert(w.clone()) {
+            out.push(w);
+        }
+    }
+    out
+}
+
+/// Zipf weights for `n` items in the given order: item `i` weighs
+/// `floor(scale / (i + 1)^s)` (at least 1).
+pub fn zipf_weights(n: usize, s: f64, scale: f64) -> Vec<u64> {
+    (0..n)
+        .map(|i| ((scale / ((i + 1) as f64).powf(s)) as u64).max(1))
+        .collect()
+}
+
+/// Reads a `term<TAB>count` file from `data/` (e.g. `unigrams-100k.tsv`).
+pub fn read_counts(file: &str) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(data_dir().join(file)).expect("data file");
+    text.lines()
+        .filter_map(|l| {
+            let (t, c) = l.split_once('\t')?;
+            Some((t.to_string(), c.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The `q`-quantile (0..=1) of a set of durations in nanoseconds (sorts in place).
+pub fn quantile(xs: &mut [f64], q: f64) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let i = ((xs.len() as f64 - 1.0) * q).round() as usize;
+    xs[i.min(xs.len() - 1)]
+}

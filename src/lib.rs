@@ -8,3 +8,5 @@
 
 /// Seen-before filters: cache-line-blocked Bloom filters with a stable hash.
 pub use hld_bloom as bloom;
+/// Top-k completion trie for type-ahead (dynamic and frozen), weight-balanced sharding.
+pub use hld_trie as trie;
