@@ -11,9 +11,10 @@
 //! entries, and the conformance tests check every boundary against `fastcdc`.
 
 /// How many bytes the fast scanner consumes between two shifts of its hash
-/// accumulator (see [`SHIFTED`]). Four keeps the four shifted masks, the lane
-/// accumulators and the pointers in registers on x86-64.
-pub(crate) const BLOCK: usize = 4;
+/// accumulator (see [`SHIFTED`]). Eight keeps the eight shifted masks, two
+/// lane accumulators, the index and the table base in registers on x86-64,
+/// and the eight 2 KiB tables in L1.
+pub(crate) const BLOCK: usize = 8;
 
 /// The Gear table: `GEAR[b]` is added to the hash (after a one-bit shift) for
 /// every input byte `b`.
@@ -104,7 +105,7 @@ pub(crate) fn gear_fold(h: u64, bytes: &[u8]) -> u64 {
         .fold(h, |h, &b| (h << 1).wrapping_add(GEAR[b as usize]))
 }
 
-/// The Gear hash of `bytes`, four bytes per step with the pre-shifted tables:
+/// The Gear hash of `bytes`, `BLOCK` bytes per step with the pre-shifted tables:
 /// equal to [`gear_fold`] with a shorter dependency chain (one add per byte,
 /// one shift per block). Used to warm scanner lanes up.
 #[inline]

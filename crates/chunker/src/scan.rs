@@ -18,28 +18,24 @@
 //! lanes each take a separate stretch of the window, each warmed up on the 48
 //! bytes before its stretch, and run interleaved: independent chains the CPU
 //! executes side by side. The cut is still the *earliest* qualifying position:
-//! when a lane finds one, only the lanes before it can hold an earlier one, and
-//! they are finished (from where they stopped) before the answer is given.
+//! when a lane finds one, the lanes are rescanned in order from the block
+//! where it was found, so an earlier match in an earlier lane wins.
 //! Bit-identical boundaries, with the instruction-level parallelism a single
 //! chain lacks.
 
 use crate::gear::{gear_fold_fast, BLOCK, GEAR, SHIFTED, TESTED_BITS};
 
-/// Stretches scanned at once. Three independent chains keep the adders of a
-/// four-ALU core busy; more lanes only add warm-up and wasted look-ahead.
-const LANES: usize = 3;
-
-/// Upper bound on one lane's stretch. Past a cut, the later lanes' work is
-/// wasted, and on average a chunk's cut falls mid-window: short stretches
-/// waste less, long ones warm up less often. 512 bytes per lane measured best
-/// at 8 KiB and 64 KiB averages (see `benches/chunker.rs`).
-const STRETCH_MAX: usize = 512;
-
-/// Below this, a window is not worth three warm-ups: scan it with one chain.
-const STRETCH_MIN: usize = 128;
+/// Stretches scanned at once. Two independent chains already saturate the
+/// load ports (two loads per byte: the byte, then its table entry), which is
+/// the real bound of a Gear scan; a third lane would add warm-ups and wasted
+/// look-ahead past the cut without adding throughput.
+const LANES: usize = 2;
 
 /// Bytes of warm-up that reproduce the tested bits of the hash exactly.
 const WARM: usize = TESTED_BITS as usize;
+
+/// The smallest stretch worth a warm-up; shorter ranges take one chain.
+const STRETCH_MIN: usize = 128;
 
 const _: () = assert!(STRETCH_MIN >= WARM && STRETCH_MIN % BLOCK == 0);
 
@@ -58,93 +54,125 @@ fn warm(data: &[u8], base: usize, pos: usize) -> u64 {
     gear_fold_fast(0, &data[from..pos])
 }
 
+/// The stretch length that balances the scanner's two overheads for a mask
+/// matching with probability `p = 2^-popcount`: a warm-up of 48 bytes per
+/// window (`24 / s` per byte) against the look-ahead wasted past the cut
+/// (about `s / 4` bytes once per cut, `p * s / 4` per byte). The optimum
+/// `s = sqrt(96 / p)` is taken as the power of two `2^((popcount + 6) / 2)`
+/// (which rounds it down), capped at 1 KiB so that the second lane's next
+/// stretch stays within reach of the hardware prefetcher: 512 bytes after the
+/// average size of 8 KiB chunks, 1 KiB before it and at 64 KiB.
+#[inline]
+fn stretch_for(mask: u64) -> usize {
+    (1usize << ((mask.count_ones() + 6) / 2)).clamp(STRETCH_MIN, 1024)
+}
+
 /// The first `i` in `lo..hi` where the Gear hash of `data[base..=i]` has no
 /// bit of `mask` set, if any. Requires `base <= lo <= hi <= data.len()` and
 /// `mask < 2^48`.
 pub(crate) fn first_match(data: &[u8], base: usize, lo: usize, hi: usize, mask: u64) -> Option<usize> {
     debug_assert!(base <= lo && lo <= hi && hi <= data.len());
     let masks = shifted_masks(mask);
+    let longest = stretch_for(mask);
     let mut pos = lo;
     let mut h = warm(data, base, pos);
     loop {
-        let stretch = ((hi - pos) / LANES).min(STRETCH_MAX) & !(BLOCK - 1);
-        if stretch < STRETCH_MIN {
-            break;
-        }
-        // Lane 0 continues the running hash; lane j > 0 starts `j * stretch`
-        // further on and warms up on the 48 bytes before it (all at or past
-        // `pos >= base`, since `stretch >= WARM`).
-        let mut states = [h; LANES];
-        for (j, s) in states.iter_mut().enumerate().skip(1) {
-            *s = warm(data, base, pos + j * stretch);
-        }
-        let window = &data[pos..pos + LANES * stretch];
-        match scan_lanes(window, stretch, states, &masks) {
-            Ok(last) => {
-                h = last;
-                pos += LANES * stretch;
+        // The longest window that fits, up to the tuned stretch.
+        let stretch = power_of_two_below(((hi - pos) / LANES).min(longest));
+        let step = match stretch {
+            2048 => scan_window::<{ 2048 * LANES }>(data, base, pos, h, &masks),
+            1024 => scan_window::<{ 1024 * LANES }>(data, base, pos, h, &masks),
+            512 => scan_window::<{ 512 * LANES }>(data, base, pos, h, &masks),
+            256 => scan_window::<{ 256 * LANES }>(data, base, pos, h, &masks),
+            STRETCH_MIN => scan_window::<{ STRETCH_MIN * LANES }>(data, base, pos, h, &masks),
+            _ => break,
+        };
+        match step {
+            Ok((end, state)) => {
+                pos = end;
+                h = state;
             }
-            Err(hit) => {
-                // Lanes before the hit lane finished the hit's block without
-                // a match; any match they hold lies before the hit, so finish
-                // them in order from where they stopped.
-                for (j, &state) in hit.states.iter().enumerate().take(hit.lane) {
+            Err(t) => {
+                // Some lane matched in the block at offset `t` of its
+                // stretch, and no lane matched before `t`. The earliest match
+                // is in the first lane, in order, that has one from `t` on.
+                // Finding it recursively costs a re-warm of each lane (its
+                // state depends on the last 48 bytes only), once per chunk.
+                for j in 0..LANES {
                     let start = pos + j * stretch;
-                    if let Ok(i) = scan_one(data, start + hit.block_end, start + stretch, state, &masks) {
+                    if let Some(i) = first_match(data, base, start + t, start + stretch, mask) {
                         return Some(i);
                     }
                 }
-                return Some(pos + hit.lane * stretch + hit.at);
+                unreachable!("a lane reported a match that a rescan does not find")
             }
         }
     }
     scan_one(data, pos, hi, h, &masks).ok()
 }
 
-/// A match found by [`scan_lanes`], with what is needed to finish the lanes
-/// before it.
-struct LaneHit {
-    /// The lane that matched.
-    lane: usize,
-    /// Offset of the match within its lane's stretch.
-    at: usize,
-    /// Offset (within every stretch) where the block holding the match ends:
-    /// lanes before `lane` have scanned up to here without a match.
-    block_end: usize,
-    /// Each lane's hash state; for lanes before `lane`, the state at `block_end`.
-    states: [u64; LANES],
+/// The largest power of two not above `n` (0 for 0).
+#[inline]
+fn power_of_two_below(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        1 << (usize::BITS - 1 - n.leading_zeros())
+    }
 }
 
-/// Scans `LANES` consecutive stretches of `stretch` bytes (a multiple of
-/// [`BLOCK`]) of `window` interleaved, lane `j` starting from hash `states[j]`.
-/// Returns the last lane's final state, or the first match in program order
-/// (lane-major within each block, so every lane before the hit lane has
-/// completed that block).
+/// Scans the `W` bytes from `pos` as `LANES` lanes; `h` is the state before
+/// `pos`. Returns the window's end and the state there, or the offset within
+/// the stretches of the first block where any lane matched.
 #[inline]
-fn scan_lanes(
-    window: &[u8],
-    stretch: usize,
+fn scan_window<const W: usize>(
+    data: &[u8],
+    base: usize,
+    pos: usize,
+    h: u64,
+    masks: &[u64; BLOCK],
+) -> Result<(usize, u64), usize> {
+    let stretch = W / LANES;
+    // Lane 0 continues the running hash; lane j > 0 starts `j * stretch`
+    // further on and warms up on the 48 bytes before it (all at or past
+    // `pos >= base`, since `stretch >= WARM`).
+    let mut states = [h; LANES];
+    for (j, s) in states.iter_mut().enumerate().skip(1) {
+        *s = warm(data, base, pos + j * stretch);
+    }
+    let window: &[u8; W] = data[pos..pos + W].try_into().expect("W bytes");
+    scan_lanes(window, states, masks).map(|last| (pos + W, last))
+}
+
+/// Scans the `LANES` consecutive stretches of `window` interleaved, lane `j`
+/// starting from hash `states[j]`. Returns the last lane's final state, or
+/// the offset within the stretches of the first block where any lane matched.
+///
+/// `W` is a compile-time constant, so each lane's bytes sit at a constant
+/// displacement from one base pointer and the whole loop (accumulators,
+/// index, table base, the eight block masks) stays in registers. The loop
+/// carries nothing else; where exactly the match lies is worked out by the
+/// caller. Kept out of line so that the caller's bookkeeping does not compete
+/// for those registers.
+#[inline(never)]
+fn scan_lanes<const W: usize>(
+    window: &[u8; W],
     mut states: [u64; LANES],
     masks: &[u64; BLOCK],
-) -> Result<u64, LaneHit> {
-    let lanes: [&[u8]; LANES] = std::array::from_fn(|j| &window[j * stretch..(j + 1) * stretch]);
+) -> Result<u64, usize> {
+    let stretch = W / LANES;
     let mut t = 0;
     while t < stretch {
-        for j in 0..LANES {
-            let block: &[u8; BLOCK] = lanes[j][t..t + BLOCK].try_into().expect("BLOCK-sized");
-            let mut a = states[j] << BLOCK;
+        for (j, state) in states.iter_mut().enumerate() {
+            let at = j * stretch + t;
+            let mut a = *state << BLOCK;
             for r in 0..BLOCK {
-                a = a.wrapping_add(SHIFTED[r][block[r] as usize]);
+                a = a.wrapping_add(SHIFTED[r][window[at + r] as usize]);
                 if a & masks[r] == 0 {
-                    return Err(LaneHit {
-                        lane: j,
-                        at: t + r,
-                        block_end: t + BLOCK,
-                        states,
-                    });
+                    return Err(t);
                 }
             }
-            states[j] = a;
+            *state = a;
         }
         t += BLOCK;
     }
@@ -236,6 +264,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn long_windows_find_the_earliest_match() {
+        // Strict masks pick the longest stretches; enough data makes their
+        // matches land in every lane and at every offset.
+        let data = bytes(3 << 20, 11);
+        for &mask in &[0x0000_d903_1353_0000u64, 0x0000_d903_0353_7000, 0x0000_d901_0353_0000] {
+            let mut lo = 1000;
+            let mut found = 0;
+            while let Some(i) = naive(&data, 1000, lo, data.len(), mask) {
+                assert_eq!(first_match(&data, 1000, lo, data.len(), mask), Some(i));
+                lo = i + 1;
+                found += 1;
+            }
+            assert_eq!(first_match(&data, 1000, lo, data.len(), mask), None);
+            assert!(found > 20, "mask {mask:#x}: only {found} matches");
+        }
+    }
+
+    #[test]
+    fn stretches_follow_the_mask() {
+        assert_eq!(stretch_for(0x1), STRETCH_MIN);
+        // 8 KiB average: strict 14 bits, loose 12 bits.
+        assert_eq!(stretch_for(0x0000_d903_1353_0000), 1024);
+        assert_eq!(stretch_for(0x0000_d901_0353_0000), 512);
+        assert_eq!(stretch_for(0x0000_d937_7753_7000), 1024);
     }
 
     #[test]
