@@ -27,7 +27,12 @@ fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
 /// The real text data sets concatenated, repeated to at least 24 MiB.
 fn real_text() -> Vec<u8> {
     let mut one = Vec::new();
-    for name in ["fortunes.txt", "unigrams-100k.tsv", "bigrams-100k.tsv", "cities15000.csv"] {
+    for name in [
+        "fortunes.txt",
+        "unigrams-100k.tsv",
+        "bigrams-100k.tsv",
+        "cities15000.csv",
+    ] {
         let path = data_dir().join(name);
         one.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
     }
@@ -43,7 +48,10 @@ fn sizes(avg: usize) -> (usize, usize, usize) {
 }
 
 fn chunking(c: &mut Criterion) {
-    let inputs = [("random-256MiB", random_bytes(256 << 20, 0x5eed)), ("text", real_text())];
+    let inputs = [
+        ("random-256MiB", random_bytes(256 << 20, 0x5eed)),
+        ("text", real_text()),
+    ];
     for (name, data) in &inputs {
         for avg in [8 << 10, 64 << 10] {
             let (min, avg, max) = sizes(avg);
@@ -52,7 +60,8 @@ fn chunking(c: &mut Criterion) {
             assert!(cdc
                 .chunks(data)
                 .map(|c| (c.offset as usize, c.len, c.hash))
-                .eq(fastcdc::v2020::FastCDC::new(data, min, avg, max).map(|c| (c.offset, c.length, c.hash))));
+                .eq(fastcdc::v2020::FastCDC::new(data, min, avg, max)
+                    .map(|c| (c.offset, c.length, c.hash))));
 
             let mut g = c.benchmark_group(format!("chunker/{name}/avg-{}KiB", avg >> 10));
             g.throughput(Throughput::Bytes(data.len() as u64));
@@ -60,7 +69,11 @@ fn chunking(c: &mut Criterion) {
             g.warm_up_time(Duration::from_millis(500));
             g.measurement_time(Duration::from_secs(3));
             g.bench_function("hld-chunker", |b| {
-                b.iter(|| cdc.chunks(black_box(data)).map(|c| c.len ^ c.hash as usize).fold(0, usize::wrapping_add))
+                b.iter(|| {
+                    cdc.chunks(black_box(data))
+                        .map(|c| c.len ^ c.hash as usize)
+                        .fold(0, usize::wrapping_add)
+                })
             });
             g.bench_function("fastcdc-v2020", |b| {
                 b.iter(|| {
@@ -94,14 +107,18 @@ fn fingerprinting(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("hld-chunker", avg >> 10), &data, |b, d| {
             b.iter(|| Manifest::new(&cdc, d).len())
         });
-        g.bench_with_input(BenchmarkId::new("fastcdc-v2020+blake3", avg >> 10), &data, |b, d| {
-            b.iter(|| {
-                fastcdc::v2020::FastCDC::new(d, min, avg, max)
-                    .map(|c| *blake3::hash(&d[c.offset..c.offset + c.length]).as_bytes())
-                    .collect::<Vec<[u8; 32]>>()
-                    .len()
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("fastcdc-v2020+blake3", avg >> 10),
+            &data,
+            |b, d| {
+                b.iter(|| {
+                    fastcdc::v2020::FastCDC::new(d, min, avg, max)
+                        .map(|c| *blake3::hash(&d[c.offset..c.offset + c.length]).as_bytes())
+                        .collect::<Vec<[u8; 32]>>()
+                        .len()
+                })
+            },
+        );
     }
     g.finish();
 }

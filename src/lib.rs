@@ -5,3 +5,6 @@
 //! the runnable system examples that compose them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+/// Content-defined chunking (FastCDC 2020), streaming, manifests and diffs: the Dropbox chunker.
+pub use hld_chunker as chunker;

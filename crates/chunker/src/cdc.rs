@@ -105,7 +105,12 @@ impl Default for FastCdc {
 
 fn check_range(param: SizeParam, value: usize, (lo, hi): (usize, usize)) -> Result<(), Error> {
     if value < lo || value > hi {
-        return Err(Error::SizeOutOfRange { param, value, lo, hi });
+        return Err(Error::SizeOutOfRange {
+            param,
+            value,
+            lo,
+            hi,
+        });
     }
     if value % 2 == 1 {
         return Err(Error::OddSize { param, value });
@@ -289,7 +294,10 @@ impl Iterator for Chunks<'_> {
         if rest == 0 {
             (0, Some(0))
         } else {
-            (rest.div_ceil(self.cdc.max), Some(rest.div_ceil(self.cdc.min)))
+            (
+                rest.div_ceil(self.cdc.max),
+                Some(rest.div_ceil(self.cdc.min)),
+            )
         }
     }
 }
@@ -303,26 +311,74 @@ mod tests {
     #[test]
     fn rejects_each_bad_size_by_name() {
         let e = FastCdc::new(32, 256, 1024).unwrap_err();
-        assert!(matches!(e, Error::SizeOutOfRange { param: SizeParam::Min, .. }));
+        assert!(matches!(
+            e,
+            Error::SizeOutOfRange {
+                param: SizeParam::Min,
+                ..
+            }
+        ));
         assert!(e.to_string().contains("min_size"));
         let e = FastCdc::new(64, 128, 1024).unwrap_err();
-        assert!(matches!(e, Error::SizeOutOfRange { param: SizeParam::Avg, .. }));
+        assert!(matches!(
+            e,
+            Error::SizeOutOfRange {
+                param: SizeParam::Avg,
+                ..
+            }
+        ));
         let e = FastCdc::new(64, 256, 512).unwrap_err();
-        assert!(matches!(e, Error::SizeOutOfRange { param: SizeParam::Max, .. }));
+        assert!(matches!(
+            e,
+            Error::SizeOutOfRange {
+                param: SizeParam::Max,
+                ..
+            }
+        ));
         let e = FastCdc::new(64, 256, (16 << 20) + 2).unwrap_err();
         assert!(e.to_string().contains("max_size"));
         let e = FastCdc::new(65, 256, 1024).unwrap_err();
-        assert_eq!(e, Error::OddSize { param: SizeParam::Min, value: 65 });
+        assert_eq!(
+            e,
+            Error::OddSize {
+                param: SizeParam::Min,
+                value: 65
+            }
+        );
         assert!(e.to_string().contains("odd"));
         let e = FastCdc::new(64, 257, 1024).unwrap_err();
-        assert_eq!(e, Error::OddSize { param: SizeParam::Avg, value: 257 });
+        assert_eq!(
+            e,
+            Error::OddSize {
+                param: SizeParam::Avg,
+                value: 257
+            }
+        );
         let e = FastCdc::new(64, 256, 1025).unwrap_err();
-        assert_eq!(e, Error::OddSize { param: SizeParam::Max, value: 1025 });
+        assert_eq!(
+            e,
+            Error::OddSize {
+                param: SizeParam::Max,
+                value: 1025
+            }
+        );
         let e = FastCdc::new(4096, 2048, 8192).unwrap_err();
-        assert_eq!(e, Error::MinAboveAvg { min: 4096, avg: 2048 });
+        assert_eq!(
+            e,
+            Error::MinAboveAvg {
+                min: 4096,
+                avg: 2048
+            }
+        );
         assert!(e.to_string().contains("larger than avg_size"));
         let e = FastCdc::new(1024, 8192, 4096).unwrap_err();
-        assert_eq!(e, Error::AvgAboveMax { avg: 8192, max: 4096 });
+        assert_eq!(
+            e,
+            Error::AvgAboveMax {
+                avg: 8192,
+                max: 4096
+            }
+        );
         assert!(e.to_string().contains("larger than max_size"));
         assert!(FastCdc::new(1 << 20, 4 << 20, 16 << 20).is_ok());
         assert!(FastCdc::new(64, 256, 1024).is_ok());
@@ -335,7 +391,14 @@ mod tests {
         assert_eq!(cdc.chunks(&[]).count(), 0);
         assert_eq!(cdc.cut(&[]), (0, 0));
         let c: Vec<_> = cdc.chunks(&[7u8; 64]).collect();
-        assert_eq!(c, vec![Chunk { offset: 0, len: 64, hash: 0 }]);
+        assert_eq!(
+            c,
+            vec![Chunk {
+                offset: 0,
+                len: 64,
+                hash: 0
+            }]
+        );
         // One byte past the minimum: hashed, never a cut candidate.
         let (len, hash) = cdc.cut(&[0u8; 65]);
         assert_eq!((len, hash), (65, crate::gear::GEAR[0]));
@@ -366,7 +429,9 @@ mod tests {
 
     #[test]
     fn size_hint_brackets_the_count() {
-        let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8).collect();
+        let data: Vec<u8> = (0..300_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+            .collect();
         let cdc = FastCdc::new(256, 1024, 4096).unwrap();
         let it = cdc.chunks(&data);
         let (lo, hi) = it.size_hint();
@@ -376,7 +441,11 @@ mod tests {
 
     #[test]
     fn chunk_bytes_and_end() {
-        let c = Chunk { offset: 2, len: 3, hash: 0 };
+        let c = Chunk {
+            offset: 2,
+            len: 3,
+            hash: 0,
+        };
         assert_eq!(c.end(), 5);
         assert_eq!(c.bytes(b"abcdefg"), Some(&b"cde"[..]));
         assert_eq!(c.bytes(b"abcd"), None);

@@ -232,7 +232,10 @@ impl Manifest {
         }
         for (i, e) in self.entries.iter().enumerate() {
             if Fingerprint::of(&data[e.offset as usize..e.end() as usize]) != e.fingerprint {
-                return Err(Error::Mismatch(format!("chunk {i} at offset {} differs", e.offset)));
+                return Err(Error::Mismatch(format!(
+                    "chunk {i} at offset {} differs",
+                    e.offset
+                )));
             }
         }
         Ok(())
@@ -248,8 +251,9 @@ impl Manifest {
     {
         let mut out = Vec::with_capacity(usize::try_from(self.total_len).unwrap_or(0));
         for (i, e) in self.entries.iter().enumerate() {
-            let bytes = lookup(&e.fingerprint)
-                .ok_or_else(|| Error::Mismatch(format!("chunk {i} ({}) is missing", e.fingerprint)))?;
+            let bytes = lookup(&e.fingerprint).ok_or_else(|| {
+                Error::Mismatch(format!("chunk {i} ({}) is missing", e.fingerprint))
+            })?;
             check_chunk(i, e, bytes)?;
             out.extend_from_slice(bytes);
         }
@@ -285,7 +289,9 @@ impl Manifest {
             };
             // Runs of unchanged chunks become one copy.
             match (recipe.last_mut(), piece) {
-                (Some(Piece::Old { offset, len }), Piece::Old { offset: o, len: l }) if *offset + *len == o => {
+                (Some(Piece::Old { offset, len }), Piece::Old { offset: o, len: l })
+                    if *offset + *len == o =>
+                {
                     *len += l;
                 }
                 _ => recipe.push(piece),
@@ -301,7 +307,8 @@ impl Manifest {
     /// The manifest as bytes: versioned and checksummed (40 bytes per chunk
     /// plus 37), for a server or a crash-safe local index.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + self.entries.len() * ENTRY_LEN + CHECKSUM_LEN);
+        let mut out =
+            Vec::with_capacity(HEADER_LEN + self.entries.len() * ENTRY_LEN + CHECKSUM_LEN);
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
         out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
@@ -370,7 +377,9 @@ impl Manifest {
             m.total_len = end;
         }
         if m.total_len != total_len {
-            return Err(Error::Malformed("chunk lengths do not add up to the file length"));
+            return Err(Error::Malformed(
+                "chunk lengths do not add up to the file length",
+            ));
         }
         Ok(m)
     }
@@ -389,7 +398,10 @@ fn check_chunk(i: usize, e: &ManifestEntry, bytes: &[u8]) -> Result<(), Error> {
         )));
     }
     if Fingerprint::of(bytes) != e.fingerprint {
-        return Err(Error::Mismatch(format!("chunk {i} does not match fingerprint {}", e.fingerprint)));
+        return Err(Error::Mismatch(format!(
+            "chunk {i} does not match fingerprint {}",
+            e.fingerprint
+        )));
     }
     Ok(())
 }
@@ -429,7 +441,11 @@ mod serde_impl {
     /// so a deserialized manifest is consistent by construction.
     impl Serialize for Manifest {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let list: Vec<(u64, Fingerprint)> = self.entries.iter().map(|e| (e.len, e.fingerprint)).collect();
+            let list: Vec<(u64, Fingerprint)> = self
+                .entries
+                .iter()
+                .map(|e| (e.len, e.fingerprint))
+                .collect();
             list.serialize(s)
         }
     }
@@ -525,7 +541,10 @@ impl ManifestDiff {
                         .zip(usize::try_from(offset.saturating_add(len)).ok())
                         .and_then(|(a, b)| old.get(a..b))
                         .ok_or_else(|| {
-                            Error::Mismatch(format!("old file has no bytes {offset}..{}", offset.saturating_add(len)))
+                            Error::Mismatch(format!(
+                                "old file has no bytes {offset}..{}",
+                                offset.saturating_add(len)
+                            ))
                         })?;
                     out.extend_from_slice(range);
                 }

@@ -70,7 +70,13 @@ fn stretch_for(mask: u64) -> usize {
 /// The first `i` in `lo..hi` where the Gear hash of `data[base..=i]` has no
 /// bit of `mask` set, if any. Requires `base <= lo <= hi <= data.len()` and
 /// `mask < 2^48`.
-pub(crate) fn first_match(data: &[u8], base: usize, lo: usize, hi: usize, mask: u64) -> Option<usize> {
+pub(crate) fn first_match(
+    data: &[u8],
+    base: usize,
+    lo: usize,
+    hi: usize,
+    mask: u64,
+) -> Option<usize> {
     debug_assert!(base <= lo && lo <= hi && hi <= data.len());
     let masks = shifted_masks(mask);
     let longest = stretch_for(mask);
@@ -182,7 +188,13 @@ fn scan_lanes<const W: usize>(
 /// One chain over `data[lo..hi]`, starting from the state `h` just before
 /// `lo`. Returns the first match, or the final state.
 #[inline]
-fn scan_one(data: &[u8], lo: usize, hi: usize, mut h: u64, masks: &[u64; BLOCK]) -> Result<usize, u64> {
+fn scan_one(
+    data: &[u8],
+    lo: usize,
+    hi: usize,
+    mut h: u64,
+    masks: &[u64; BLOCK],
+) -> Result<usize, u64> {
     let bytes = &data[lo..hi];
     let mut blocks = bytes.chunks_exact(BLOCK);
     let mut at = lo;
@@ -244,7 +256,13 @@ mod tests {
         // finishing path is exercised, including hits in several lanes of
         // one window.
         let data = bytes(20_000, 7);
-        for &mask in &[0x1u64, 0x3, 0x0f, 0x0000_0000_1803_5100, 0x0000_d903_0353_0000] {
+        for &mask in &[
+            0x1u64,
+            0x3,
+            0x0f,
+            0x0000_0000_1803_5100,
+            0x0000_d903_0353_0000,
+        ] {
             for &(base, lo, hi) in &[
                 (0, 0, 20_000),
                 (64, 64, 20_000),
@@ -256,7 +274,11 @@ mod tests {
                 let mut lo = lo;
                 while lo < hi {
                     let want = naive(&data, base, lo, hi, mask);
-                    assert_eq!(first_match(&data, base, lo, hi, mask), want, "mask {mask:#x} lo {lo}");
+                    assert_eq!(
+                        first_match(&data, base, lo, hi, mask),
+                        want,
+                        "mask {mask:#x} lo {lo}"
+                    );
                     match want {
                         Some(i) => lo = i + 1,
                         None => break,
@@ -271,7 +293,11 @@ mod tests {
         // Strict masks pick the longest stretches; enough data makes their
         // matches land in every lane and at every offset.
         let data = bytes(3 << 20, 11);
-        for &mask in &[0x0000_d903_1353_0000u64, 0x0000_d903_0353_7000, 0x0000_d901_0353_0000] {
+        for &mask in &[
+            0x0000_d903_1353_0000u64,
+            0x0000_d903_0353_7000,
+            0x0000_d901_0353_0000,
+        ] {
             let mut lo = 1000;
             let mut found = 0;
             while let Some(i) = naive(&data, 1000, lo, data.len(), mask) {
@@ -296,6 +322,9 @@ mod tests {
     #[test]
     fn zeros_never_match_a_real_mask() {
         let data = vec![0u8; 50_000];
-        assert_eq!(first_match(&data, 0, 0, 50_000, 0x0000_d903_0353_0000), None);
+        assert_eq!(
+            first_match(&data, 0, 0, 50_000, 0x0000_d903_0353_0000),
+            None
+        );
     }
 }

@@ -24,7 +24,11 @@ fn assert_same(data: &[u8], t: Triple, what: &str) {
     let want = reference(data, t);
     let got = ours(data, t);
     if got != want {
-        let k = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+        let k = got
+            .iter()
+            .zip(&want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
         panic!(
             "{what}, sizes {t:?}, {} bytes: chunk {k} differs: ours {:?}, fastcdc {:?} ({} vs {} chunks)",
             data.len(),
@@ -51,7 +55,9 @@ fn random(n: usize, seed: u64) -> Vec<u8> {
 }
 
 fn data_file(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -111,7 +117,11 @@ fn structured_data_matches_fastcdc() {
 #[test]
 fn big_random_input_matches_fastcdc() {
     let data = random(24 << 20, 42);
-    for t in [(2048, 8192, 65536), (16384, 65536, 262144), (1 << 20, 4 << 20, 16 << 20)] {
+    for t in [
+        (2048, 8192, 65536),
+        (16384, 65536, 262144),
+        (1 << 20, 4 << 20, 16 << 20),
+    ] {
         assert_same(&data, t, "24 MiB random");
     }
 }
