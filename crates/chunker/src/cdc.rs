@@ -4,7 +4,7 @@ use std::iter::FusedIterator;
 
 use crate::error::{Error, SizeParam};
 use crate::gear::{gear_fold_fast, masks_for};
-use crate::scan::first_match;
+use crate::scan::{scan_from, warm};
 
 /// Accepted `min_size` range (the `fastcdc` crate's `MINIMUM_MIN..=MINIMUM_MAX`).
 pub const MIN_SIZE_RANGE: (usize, usize) = (64, 1 << 20);
@@ -228,14 +228,19 @@ impl FastCdc {
         let tested_end = data.len() & !1;
         let from = from.max(self.min);
         let strict_end = self.avg.min(tested_end);
+        let mut carried = None;
         if from < strict_end {
-            if let Some(i) = first_match(data, self.min, from, strict_end, self.mask_s) {
-                return Some(i);
+            match scan_from(data, self.min, from, strict_end, warm(data, self.min, from), self.mask_s) {
+                Ok(i) => return Some(i),
+                Err(h) => carried = Some(h),
             }
         }
         let lo = from.max(self.avg);
         if lo < tested_end {
-            return first_match(data, self.min, lo, tested_end, self.mask_l);
+            // The strict scan, if any, stopped exactly at `avg == lo`: its
+            // final state is the loose scan's starting state.
+            let h = carried.unwrap_or_else(|| warm(data, self.min, lo));
+            return scan_from(data, self.min, lo, tested_end, h, self.mask_l).ok();
         }
         None
     }

@@ -37,7 +37,14 @@ const WARM: usize = TESTED_BITS as usize;
 /// The smallest stretch worth a warm-up; shorter ranges take one chain.
 const STRETCH_MIN: usize = 128;
 
-const _: () = assert!(STRETCH_MIN >= WARM && STRETCH_MIN % BLOCK == 0);
+/// The longest stretch. The second lane's next stretch starts this far past
+/// the furthest byte read so far; beyond about 512 bytes the hardware
+/// prefetcher no longer has it in cache when the lane warms up, and the miss
+/// costs more than the shorter stretch's extra warm-ups (measured on 256 MiB
+/// inputs, `benches/chunker.rs`).
+const STRETCH_MAX: usize = 512;
+
+const _: () = assert!(STRETCH_MIN >= WARM && STRETCH_MIN % BLOCK == 0 && STRETCH_MAX == 4 * STRETCH_MIN);
 
 /// The masks to test the block accumulator against: `a_r` holds
 /// `h_r << (BLOCK - 1 - r)`, so byte `r` of a block tests `mask << (BLOCK - 1 - r)`.
@@ -49,7 +56,7 @@ fn shifted_masks(mask: u64) -> [u64; BLOCK] {
 /// The hash state just before `pos`, exact in its tested bits, for a hash
 /// that started from zero at `base` (FastCDC starts it at the minimum size).
 #[inline]
-fn warm(data: &[u8], base: usize, pos: usize) -> u64 {
+pub(crate) fn warm(data: &[u8], base: usize, pos: usize) -> u64 {
     let from = pos.saturating_sub(WARM).max(base);
     gear_fold_fast(0, &data[from..pos])
 }
@@ -59,12 +66,11 @@ fn warm(data: &[u8], base: usize, pos: usize) -> u64 {
 /// window (`24 / s` per byte) against the look-ahead wasted past the cut
 /// (about `s / 4` bytes once per cut, `p * s / 4` per byte). The optimum
 /// `s = sqrt(96 / p)` is taken as the power of two `2^((popcount + 6) / 2)`
-/// (which rounds it down), capped at 1 KiB so that the second lane's next
-/// stretch stays within reach of the hardware prefetcher: 512 bytes after the
-/// average size of 8 KiB chunks, 1 KiB before it and at 64 KiB.
+/// (which rounds it down), capped at [`STRETCH_MAX`]: 512 bytes at 8 KiB and
+/// 64 KiB averages, 256 bytes at 2 KiB, 128 bytes at 256 B.
 #[inline]
 fn stretch_for(mask: u64) -> usize {
-    (1usize << ((mask.count_ones() + 6) / 2)).clamp(STRETCH_MIN, 1024)
+    (1usize << ((mask.count_ones() + 6) / 2)).clamp(STRETCH_MIN, STRETCH_MAX)
 }
 
 /// The first `i` in `lo..hi` where the Gear hash of `data[base..=i]` has no
@@ -77,18 +83,22 @@ pub(crate) fn first_match(
     hi: usize,
     mask: u64,
 ) -> Option<usize> {
+    scan_from(data, base, lo, hi, warm(data, base, lo), mask).ok()
+}
+
+/// [`first_match`], given the hash state `h` just before `lo` (exact in its
+/// tested bits); without a match, returns the state at `hi - 1`, so that a
+/// scan with another mask can continue from `hi` without a warm-up.
+pub(crate) fn scan_from(data: &[u8], base: usize, lo: usize, hi: usize, mut h: u64, mask: u64) -> Result<usize, u64> {
     debug_assert!(base <= lo && lo <= hi && hi <= data.len());
     let masks = shifted_masks(mask);
     let longest = stretch_for(mask);
     let mut pos = lo;
-    let mut h = warm(data, base, pos);
     loop {
         // The longest window that fits, up to the tuned stretch.
         let stretch = power_of_two_below(((hi - pos) / LANES).min(longest));
         let step = match stretch {
-            2048 => scan_window::<{ 2048 * LANES }>(data, base, pos, h, &masks),
-            1024 => scan_window::<{ 1024 * LANES }>(data, base, pos, h, &masks),
-            512 => scan_window::<{ 512 * LANES }>(data, base, pos, h, &masks),
+            STRETCH_MAX => scan_window::<{ STRETCH_MAX * LANES }>(data, base, pos, h, &masks),
             256 => scan_window::<{ 256 * LANES }>(data, base, pos, h, &masks),
             STRETCH_MIN => scan_window::<{ STRETCH_MIN * LANES }>(data, base, pos, h, &masks),
             _ => break,
@@ -107,14 +117,14 @@ pub(crate) fn first_match(
                 for j in 0..LANES {
                     let start = pos + j * stretch;
                     if let Some(i) = first_match(data, base, start + t, start + stretch, mask) {
-                        return Some(i);
+                        return Ok(i);
                     }
                 }
                 unreachable!("a lane reported a match that a rescan does not find")
             }
         }
     }
-    scan_one(data, pos, hi, h, &masks).ok()
+    scan_one(data, pos, hi, h, &masks)
 }
 
 /// The largest power of two not above `n` (0 for 0).
@@ -314,9 +324,10 @@ mod tests {
     fn stretches_follow_the_mask() {
         assert_eq!(stretch_for(0x1), STRETCH_MIN);
         // 8 KiB average: strict 14 bits, loose 12 bits.
-        assert_eq!(stretch_for(0x0000_d903_1353_0000), 1024);
+        assert_eq!(stretch_for(0x0000_d903_1353_0000), STRETCH_MAX);
         assert_eq!(stretch_for(0x0000_d901_0353_0000), 512);
-        assert_eq!(stretch_for(0x0000_d937_7753_7000), 1024);
+        // 2 KiB average, loose mask: 10 bits.
+        assert_eq!(stretch_for(0x0000_5900_0353_0000), 256);
     }
 
     #[test]
