@@ -230,7 +230,14 @@ impl FastCdc {
         let strict_end = self.avg.min(tested_end);
         let mut carried = None;
         if from < strict_end {
-            match scan_from(data, self.min, from, strict_end, warm(data, self.min, from), self.mask_s) {
+            match scan_from(
+                data,
+                self.min,
+                from,
+                strict_end,
+                warm(data, self.min, from),
+                self.mask_s,
+            ) {
                 Ok(i) => return Some(i),
                 Err(h) => carried = Some(h),
             }

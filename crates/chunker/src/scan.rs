@@ -44,7 +44,8 @@ const STRETCH_MIN: usize = 128;
 /// inputs, `benches/chunker.rs`).
 const STRETCH_MAX: usize = 512;
 
-const _: () = assert!(STRETCH_MIN >= WARM && STRETCH_MIN % BLOCK == 0 && STRETCH_MAX == 4 * STRETCH_MIN);
+const _: () =
+    assert!(STRETCH_MIN >= WARM && STRETCH_MIN % BLOCK == 0 && STRETCH_MAX == 4 * STRETCH_MIN);
 
 /// The masks to test the block accumulator against: `a_r` holds
 /// `h_r << (BLOCK - 1 - r)`, so byte `r` of a block tests `mask << (BLOCK - 1 - r)`.
@@ -89,7 +90,14 @@ pub(crate) fn first_match(
 /// [`first_match`], given the hash state `h` just before `lo` (exact in its
 /// tested bits); without a match, returns the state at `hi - 1`, so that a
 /// scan with another mask can continue from `hi` without a warm-up.
-pub(crate) fn scan_from(data: &[u8], base: usize, lo: usize, hi: usize, mut h: u64, mask: u64) -> Result<usize, u64> {
+pub(crate) fn scan_from(
+    data: &[u8],
+    base: usize,
+    lo: usize,
+    hi: usize,
+    mut h: u64,
+    mask: u64,
+) -> Result<usize, u64> {
     debug_assert!(base <= lo && lo <= hi && hi <= data.len());
     let masks = shifted_masks(mask);
     let longest = stretch_for(mask);
