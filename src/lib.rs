@@ -8,5 +8,7 @@
 
 /// Seen-before filters: cache-line-blocked Bloom filters with a stable hash.
 pub use hld_bloom as bloom;
+/// Content-defined chunking (FastCDC 2020), streaming, manifests and diffs: the Dropbox chunker.
+pub use hld_chunker as chunker;
 /// Top-k completion trie for type-ahead (dynamic and frozen), weight-balanced sharding.
 pub use hld_trie as trie;
