@@ -5,3 +5,6 @@
 //! the runnable system examples that compose them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+/// Caches (exact LRU, scan-resistant S3-FIFO, sharded), expiry map, idempotency, feed cache, write policies.
+pub use hld_lru_feed as lru_feed;
