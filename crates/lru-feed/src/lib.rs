@@ -81,6 +81,7 @@ mod concurrent;
 mod error;
 mod expiry;
 mod feed;
+mod ghost;
 mod idempotency;
 mod lru;
 mod s3fifo;
@@ -96,6 +97,6 @@ pub use lru::{Iter, LruCache};
 pub use s3fifo::Cache;
 pub use store::{BackingStore, CachedStore, StoreStats, WritePolicy};
 
-/// The largest capacity of the caches and feeds: slots are addressed by
-/// `u32`, and the index keeps its buckets below 2^31.
+/// The largest capacity of the caches and feeds (2^30 entries): slots are
+/// addressed by `u32`, and the index keeps its buckets below 2^31.
 pub const MAX_CAPACITY: usize = 1 << 30;
