@@ -193,7 +193,10 @@ fn pass_shared<C: Shared>(trace: &[u64], threads: usize) -> (usize, Duration) {
     (hits, elapsed)
 }
 
-fn single(name: &'static str, pass: Pass) -> (&'static str, Box<dyn Fn(&[u64]) -> (usize, Duration)>) {
+/// A named contender: runs one pass, returns (hits, time).
+type Contender = (&'static str, Box<dyn Fn(&[u64]) -> (usize, Duration)>);
+
+fn single(name: &'static str, pass: Pass) -> Contender {
     (
         name,
         Box::new(move |t| {
@@ -204,10 +207,7 @@ fn single(name: &'static str, pass: Pass) -> (&'static str, Box<dyn Fn(&[u64]) -
     )
 }
 
-fn shared<C: Shared + 'static>(
-    name: &'static str,
-    threads: usize,
-) -> (&'static str, Box<dyn Fn(&[u64]) -> (usize, Duration)>) {
+fn shared<C: Shared + 'static>(name: &'static str, threads: usize) -> Contender {
     (name, Box::new(move |t| pass_shared::<C>(t, threads)))
 }
 
@@ -391,7 +391,11 @@ fn bench_expiry(c: &mut Criterion) {
         let all_due = deadline(HOLDS, shuffled) + TTL;
         g.bench_function(format!("hld ExpiryMap, {order}"), |b| {
             b.iter_batched(
-                || (0..HOLDS).map(|i| (i, i, deadline(i, shuffled))).collect::<ExpiryMap<_, _>>(),
+                || {
+                    (0..HOLDS)
+                        .map(|i| (i, i, deadline(i, shuffled)))
+                        .collect::<ExpiryMap<_, _>>()
+                },
                 |mut m| {
                     let out = m.expire(all_due);
                     assert_eq!(out.len(), HOLDS as usize);

@@ -254,7 +254,10 @@ impl<K, V, S> ConcurrentCache<K, V, S> {
 
     /// Heap bytes used by all shards.
     pub fn heap_bytes(&self) -> usize {
-        self.shards.iter().map(|s| s.0.lock().heap_bytes()).sum::<usize>()
+        self.shards
+            .iter()
+            .map(|s| s.0.lock().heap_bytes())
+            .sum::<usize>()
             + self.shards.len() * std::mem::size_of::<Shard<K, V, S>>()
     }
 }
@@ -309,10 +312,13 @@ mod tests {
         let c = ConcurrentCache::new(100).unwrap();
         c.insert("a".to_string(), 1);
         assert_eq!(c.get("a"), Some(1));
-        assert_eq!(c.update("a", |v| {
-            *v += 1;
-            *v
-        }), Some(2));
+        assert_eq!(
+            c.update("a", |v| {
+                *v += 1;
+                *v
+            }),
+            Some(2)
+        );
         assert_eq!(c.get_or_insert_with("b".to_string(), || 7), 7);
         assert_eq!(c.get_or_insert_with("b".to_string(), || 8), 7);
         assert_eq!(c.get_with("b", |v| v * 2), Some(14));

@@ -39,8 +39,7 @@ impl<P: Hash + Ord + Clone> UserFeed<P> {
 
     /// Number of items ranked strictly below `(score, post)`.
     fn below(&self, score: u64, post: &P) -> usize {
-        self.items
-            .partition_point(|(s, p)| (*s, p) < (score, post))
+        self.items.partition_point(|(s, p)| (*s, p) < (score, post))
     }
 
     /// Items strictly below `after` (all if `None`), best first.
@@ -85,8 +84,8 @@ impl<P: Hash + Ord + Clone> UserFeed<P> {
 /// the post that fell off. [`page`](Self::page) finds the cursor post's score
 /// in the feed; if the cursor has fallen off the bounded feed (or was
 /// removed) it returns an empty page: nothing cached ranks below it, and a
-/// server then reads older posts from the feed store. [`page_after`]
-/// (Self::page_after) takes a cursor that carries its score
+/// server then reads older posts from the feed store.
+/// [`page_after`](Self::page_after) takes a cursor that carries its score
 /// ([`Ranked`]), and keeps paging correctly even after the cursor post left.
 ///
 /// Costs, with n = `per_user`: `push` O(log n) plus a shift of the posts
@@ -304,7 +303,10 @@ mod tests {
         assert_eq!(f.page(&1, None, 10), ['c', 'e', 'b']);
         assert_eq!(f.page(&1, Some(&'a'), 10), Vec::<char>::new()); // fell off
         assert_eq!(f.len(), 3);
-        assert_eq!(FeedCache::<u8, u8>::new(0).unwrap_err(), Error::ZeroCapacity);
+        assert_eq!(
+            FeedCache::<u8, u8>::new(0).unwrap_err(),
+            Error::ZeroCapacity
+        );
     }
 
     #[test]
@@ -318,7 +320,10 @@ mod tests {
         assert_eq!(f.page(&"u", Some(&3), 2), [2, 1]);
         assert_eq!(f.score(&"u", &9), Some(100));
         assert_eq!(f.len(), 4);
-        assert_eq!(f.iter(&"u").map(|(p, _)| *p).collect::<Vec<_>>(), [9, 3, 2, 1]);
+        assert_eq!(
+            f.iter(&"u").map(|(p, _)| *p).collect::<Vec<_>>(),
+            [9, 3, 2, 1]
+        );
     }
 
     #[test]
@@ -339,7 +344,11 @@ mod tests {
         assert!(f.page_after(&(), Some(&cur), 5).is_empty()); // nothing below it left
         f.remove(&(), &10);
         f.push((), 5, 15); // a late post ranking below the cursor
-        let rest: Vec<u32> = f.page_after(&(), Some(&cur), 5).into_iter().map(|r| r.post).collect();
+        let rest: Vec<u32> = f
+            .page_after(&(), Some(&cur), 5)
+            .into_iter()
+            .map(|r| r.post)
+            .collect();
         assert_eq!(rest, [5]);
         assert_eq!(f.cursor(&(), &5), Some(Ranked { score: 15, post: 5 }));
     }

@@ -58,7 +58,10 @@ impl Ghost {
     fn locate(&self, tag: u32) -> (usize, u64) {
         let x = (tag as u64 | 1 << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let word = (x >> self.shift) as usize;
-        let mask = 1u64 << (x & 63) | 1u64 << ((x >> 6) & 63) | 1u64 << ((x >> 12) & 63) | 1u64 << ((x >> 18) & 63);
+        let mask = 1u64 << (x & 63)
+            | 1u64 << ((x >> 6) & 63)
+            | 1u64 << ((x >> 12) & 63)
+            | 1u64 << ((x >> 18) & 63);
         (word, mask)
     }
 
@@ -107,7 +110,10 @@ mod tests {
         // The last 50 (the young generation) and the 50 before them.
         assert!((900..1000).all(|t| remembered(&g, t)));
         let stale = (0..850).filter(|&t| remembered(&g, t)).count();
-        assert!(stale < 20, "{stale} false positives among 850 forgotten keys");
+        assert!(
+            stale < 20,
+            "{stale} false positives among 850 forgotten keys"
+        );
         g.clear();
         assert!(!(900..1000).any(|t| remembered(&g, t)));
     }

@@ -125,8 +125,7 @@ impl<K: Hash + Eq, R> IdempotencyCache<K, R> {
             state: State::InFlight,
         };
         // Replaces an expired record that the sweep has not removed yet.
-        self.map
-            .insert(key, record, now.saturating_add(self.lease));
+        self.map.insert(key, record, now.saturating_add(self.lease));
         Ok(Begin::Started)
     }
 
@@ -229,7 +228,10 @@ mod tests {
         c.begin("k", 1, 0).unwrap();
         assert_eq!(
             c.begin("k", 2, 1),
-            Err(Error::FingerprintMismatch { stored: 1, given: 2 })
+            Err(Error::FingerprintMismatch {
+                stored: 1,
+                given: 2
+            })
         );
         c.abandon(&"k").unwrap();
         assert_eq!(c.begin("k", 2, 1), Ok(Begin::Started)); // a new request may take it

@@ -84,6 +84,8 @@ mod feed;
 mod ghost;
 mod idempotency;
 mod lru;
+#[cfg(test)]
+mod proptests;
 mod s3fifo;
 mod store;
 mod table;

@@ -313,6 +313,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> Cache<K, V, S> {
         Some((n.key, n.value))
     }
 
+    /// Whether the ghost remembers `k` (tests compare it with an exact model).
+    #[cfg(test)]
+    pub(crate) fn ghost_contains<Q: Hash + ?Sized>(&self, k: &Q) -> bool {
+        self.ghost.contains(tag_of(self.hash(k)))
+    }
+
     /// Picks a victim, unlinks it and drops its table word; returns its slot.
     /// Only called when the cache is full (so some queue is non-empty).
     fn evict(&mut self) -> u32 {
@@ -445,7 +451,7 @@ impl<K, V, S> Cache<K, V, S> {
     }
 
     #[cfg(test)]
-    fn check_invariants(&self) {
+    pub(crate) fn check_invariants(&self) {
         let mut seen = vec![false; self.nodes.len()];
         for (ring, queue) in [(self.small, Queue::Small), (self.main, Queue::Main)] {
             let mut i = ring.head;

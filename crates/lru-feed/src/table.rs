@@ -72,7 +72,6 @@ impl IndexTable {
         self.len
     }
 
-
     /// Bytes of heap memory the table uses.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.words.len() * std::mem::size_of::<u64>()
