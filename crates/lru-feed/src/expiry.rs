@@ -19,6 +19,10 @@ const NIL: u32 = u32::MAX;
 /// before falling back to the heap.
 const MAX_WALK: usize = 8;
 
+/// Heap entries an `expire` pops one by one before it may switch to taking
+/// all the due ones out at once (see [`ExpiryMap::expire_with`]).
+const BULK_MIN: usize = 1024;
+
 /// Stale heap entries tolerated beyond the live ones before a compaction:
 /// the heap never holds more than twice its live entries plus this.
 const HEAP_SLACK: usize = 64;
@@ -96,6 +100,9 @@ pub struct ExpiryMap<K, V, S = RandomState> {
     /// `(deadline, seq, slot)`; may hold stale entries, but never on top.
     heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
     heap_live: usize,
+    /// No heap entry has a later deadline (an upper bound: lets a sweep past
+    /// it take the whole heap in bulk at once).
+    heap_max: u64,
     seq: u64,
     hasher: S,
 }
@@ -133,6 +140,7 @@ impl<K, V, S> ExpiryMap<K, V, S> {
             tail: NIL,
             heap: BinaryHeap::new(),
             heap_live: 0,
+            heap_max: 0,
             seq: 0,
             hasher,
         }
@@ -170,6 +178,7 @@ impl<K, V, S> ExpiryMap<K, V, S> {
         self.head = NIL;
         self.tail = NIL;
         self.heap.clear();
+        self.heap_max = 0;
         self.heap_live = 0;
     }
 
@@ -250,6 +259,7 @@ impl<K, V, S> ExpiryMap<K, V, S> {
             if steps == MAX_WALK {
                 self.node_mut(i).in_heap = true;
                 self.heap_live += 1;
+                self.heap_max = self.heap_max.max(deadline);
                 self.heap.push(Reverse((deadline, seq, i)));
                 return;
             }
@@ -363,10 +373,120 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     /// expires, not what the map holds.
     pub fn expire(&mut self, now: u64) -> Vec<(K, V)> {
         let mut out = Vec::new();
-        while let Some((k, v, _)) = self.pop_expired(now) {
-            out.push((k, v));
-        }
+        self.expire_with(now, |k, v, _| out.push((k, v)));
         out
+    }
+
+    /// Removes every entry due at `now` like [`expire`](Self::expire), calling
+    /// `f(key, value, deadline)` for each in order instead of collecting them;
+    /// returns how many expired.
+    ///
+    /// A sweep that expires many entries is done in bulk: their index words
+    /// are dropped together at the end (by clearing and refilling the index
+    /// when fewer entries survive than expire), and once the heap has given
+    /// up a sixteenth of its entries, its remaining due ones are taken out in
+    /// one partition and sorted, instead of one sift-down each.
+    pub fn expire_with(&mut self, now: u64, mut f: impl FnMut(K, V, u64)) -> usize {
+        let mut freed: Vec<(u32, u32)> = Vec::new();
+        let mut bulk: Option<std::iter::Peekable<std::vec::IntoIter<(u64, u64, u32)>>> = None;
+        let mut from_heap = 0usize;
+        loop {
+            let many = (from_heap >= BULK_MIN && from_heap * 16 >= self.heap.len())
+                || (now >= self.heap_max && self.heap_live >= BULK_MIN);
+            if bulk.is_none() && many {
+                bulk = Some(self.take_due(now).into_iter().peekable());
+            }
+            let heap = match &mut bulk {
+                Some(due) => due.peek().copied(),
+                None => self
+                    .heap
+                    .peek()
+                    .map(|&Reverse(e)| e)
+                    .filter(|&(d, _, _)| d <= now),
+            };
+            let list = self
+                .node_opt(self.head)
+                .map(|n| (n.deadline, n.seq))
+                .filter(|&(d, _)| d <= now);
+            let i = match (list, heap) {
+                (None, None) => break,
+                (Some(l), Some((d, s, slot))) if (d, s) < l => slot,
+                (Some(_), _) => {
+                    let i = self.head;
+                    self.detach(i);
+                    freed.push((self.node(i).tag, i));
+                    let n = self.release(i);
+                    f(n.key, n.value, n.deadline);
+                    continue;
+                }
+                (None, Some((_, _, slot))) => slot,
+            };
+            // From the heap.
+            match &mut bulk {
+                Some(due) => {
+                    due.next();
+                }
+                None => {
+                    self.heap.pop();
+                    self.heap_live -= 1;
+                }
+            }
+            from_heap += 1;
+            self.node_mut(i).in_heap = false;
+            if bulk.is_none() {
+                self.clean_heap_top();
+            }
+            freed.push((self.node(i).tag, i));
+            let n = self.release(i);
+            f(n.key, n.value, n.deadline);
+        }
+        self.drop_words(&freed);
+        freed.len()
+    }
+
+    /// Takes every due entry out of the heap, sorted; the heap keeps the
+    /// live entries that are not due.
+    fn take_due(&mut self, now: u64) -> Vec<(u64, u64, u32)> {
+        let entries = std::mem::take(&mut self.heap).into_vec();
+        let mut due = Vec::new();
+        let mut rest = Vec::with_capacity(entries.len());
+        for e in entries {
+            if self.is_live(&e) {
+                if e.0 .0 <= now {
+                    due.push(e.0);
+                } else {
+                    rest.push(e);
+                }
+            }
+        }
+        if rest.is_empty() {
+            self.heap_max = 0;
+        }
+        self.heap = BinaryHeap::from(rest);
+        self.heap_live -= due.len();
+        due.sort_unstable();
+        due
+    }
+
+    /// Removes the index words of freed slots: one by one when few, else by
+    /// rebuilding the index from the survivors (sequential, no probing).
+    fn drop_words(&mut self, freed: &[(u32, u32)]) {
+        if self.len == 0 {
+            self.table.clear();
+            self.slots.clear();
+            self.free = NIL;
+        } else if freed.len() >= self.slots.len() / 2 {
+            self.table.clear();
+            for (i, s) in self.slots.iter().enumerate() {
+                if let Slot::Full(n) = s {
+                    self.table.insert(n.tag, i as u32);
+                }
+            }
+        } else {
+            for &(tag, i) in freed {
+                self.table.remove_idx(tag, i);
+            }
+        }
     }
 
     #[cfg(test)]
@@ -590,6 +710,44 @@ mod tests {
         assert!(out.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(out.len(), 100);
         m.check_invariants();
+    }
+
+    #[test]
+    fn bulk_expiry_matches_one_by_one() {
+        // Enough out-of-order entries for the bulk paths (heap partition and
+        // index rebuild), mixed with in-order ones and removals.
+        for (n, cut) in [(6_000u64, 7_000u64), (6_000, 2_000), (3_000, 20_000)] {
+            let mut a = ExpiryMap::new();
+            let mut b = ExpiryMap::new();
+            for k in 0..n {
+                let d = if k % 3 == 0 {
+                    k
+                } else {
+                    k.wrapping_mul(7919) % 10_000
+                };
+                a.insert(k, k, d);
+                b.insert(k, k, d);
+            }
+            for k in (0..n).step_by(5) {
+                a.remove(&k);
+                b.remove(&k);
+            }
+            let bulk = a.expire(cut);
+            let mut one = Vec::new();
+            while let Some((k, v, _)) = b.pop_expired(cut) {
+                one.push((k, v));
+            }
+            assert_eq!(bulk, one);
+            a.check_invariants();
+            for k in 0..n {
+                assert_eq!(a.get(&k), b.get(&k));
+            }
+            a.insert(n, n, 0);
+            assert_eq!(a.expire(0), [(n, n)]);
+            assert_eq!(a.expire(u64::MAX).len(), b.expire(u64::MAX).len());
+            a.check_invariants();
+            assert!(a.is_empty());
+        }
     }
 
     #[test]

@@ -166,11 +166,7 @@ impl<K: Hash + Eq, R> IdempotencyCache<K, R> {
     /// Drops every record whose time ran out at `now`; returns how many.
     /// Cost proportional to that number.
     pub fn expire(&mut self, now: u64) -> usize {
-        let mut n = 0;
-        while self.map.pop_expired(now).is_some() {
-            n += 1;
-        }
-        n
+        self.map.expire_with(now, |_, _, _| {})
     }
 
     /// When the next record runs out.
