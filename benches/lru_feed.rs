@@ -5,14 +5,15 @@
 //! front of a database). One criterion iteration is one pass over the whole
 //! trace with a fresh cache, so ns/access = time / 10 M; the hit ratio of
 //! each contender is printed first. The concurrent caches also run with 2
-//! threads, each taking one half of the trace.
+//! threads, each taking one half of the trace. moka is timed by its single
+//! hit-ratio pass only (at ~1.5 us per access, ten passes take minutes).
 //!
 //! Expiry: TicketMaster holds (5-minute TTL). Insert + remove on a map holding
 //! 100 k holds (a new hold, and the confirmation of the one made 100 k holds
 //! ago), and expiring 1 M holds in one sweep; deadlines in order (fixed TTL)
 //! and shuffled (mixed TTLs).
 //!
-//! `cargo bench -p hld-benches --bench lru_feed` (about 4 minutes).
+//! `cargo bench -p hld-benches --bench lru_feed` (about 3 minutes).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
@@ -254,6 +255,11 @@ fn bench_caches(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(ACCESSES as u64));
     for (name, run) in &contenders {
+        if name.starts_with("moka") {
+            // About 1.5 us per access: ten passes would take minutes. Its
+            // one pass above gives its hit ratio and ns/access.
+            continue;
+        }
         g.bench_function(*name, |b| {
             b.iter_custom(|iters| (0..iters).map(|_| run(trace).1).sum())
         });
