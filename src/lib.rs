@@ -10,5 +10,7 @@
 pub use hld_bloom as bloom;
 /// Content-defined chunking (FastCDC 2020), streaming, manifests and diffs: the Dropbox chunker.
 pub use hld_chunker as chunker;
+/// Caches (exact LRU, scan-resistant S3-FIFO, sharded), expiry map, idempotency, feed cache, write policies.
+pub use hld_lru_feed as lru_feed;
 /// Top-k completion trie for type-ahead (dynamic and frozen), weight-balanced sharding.
 pub use hld_trie as trie;
