@@ -5,3 +5,6 @@
 //! the runnable system examples that compose them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+/// Inverted index for tweet search: compressed postings, AND/OR/NOT, newest-first and BM25 top-k.
+pub use hld_inverted_index as inverted_index;

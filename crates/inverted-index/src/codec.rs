@@ -176,6 +176,12 @@ pub(crate) fn id_words(fmt: u8, base: u32, last: u32) -> usize {
     }
 }
 
+/// Words of the low part of an Elias-Fano block with `l` low bits.
+#[inline]
+pub(crate) fn ef_low_words(l: u32) -> usize {
+    4 * l as usize
+}
+
 /// Decodes the id part of a block written by [`encode_ids`]. `src` starts at the
 /// block and holds at least [`id_words`] words.
 #[inline]
@@ -186,18 +192,28 @@ pub(crate) fn decode_ids(fmt: u8, base: u32, last: u32, src: &[u32], out: &mut [
         unpack(l, src, out);
         let high_bits = BLOCK + ((last - base) >> l) as usize + 1;
         let high = &src[low_words..low_words + high_bits.div_ceil(32)];
+        // Walk the set bits 64 at a time; `hi_minus_i` is the high part of
+        // element i plus i, i.e. the bit position: subtracting the running
+        // count gives the high part.
         let mut i = 0usize;
-        for (wi, &word) in high.iter().enumerate() {
-            let mut w = word;
+        let mut chunks = high.chunks_exact(2);
+        let mut word_base = 0u32;
+        let emit = |mut w: u64, word_base: u32, i: &mut usize, out: &mut [u32; BLOCK]| {
             while w != 0 {
-                let pos = (wi * 32) as u32 + w.trailing_zeros();
-                // The encoder sets exactly 128 bits; `min` keeps a logic error
-                // from indexing out of bounds without a branch.
-                let slot = i.min(BLOCK - 1);
-                out[slot] = base + (((pos - i as u32) << l) | out[slot]);
-                i += 1;
+                let pos = word_base + w.trailing_zeros();
+                if let Some(o) = out.get_mut(*i) {
+                    *o = base + (((pos - *i as u32) << l) | *o);
+                }
+                *i += 1;
                 w &= w - 1;
             }
+        };
+        for c in &mut chunks {
+            emit(c[0] as u64 | (c[1] as u64) << 32, word_base, &mut i, out);
+            word_base += 64;
+        }
+        if let [last_word] = chunks.remainder() {
+            emit(*last_word as u64, word_base, &mut i, out);
         }
     } else {
         unpack(fmt as u32, src, out);

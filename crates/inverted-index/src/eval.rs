@@ -55,8 +55,12 @@ impl<'a> Node<'a> {
         if pos.len() == 1 && neg.is_empty() {
             return pos.pop().unwrap_or(Node::Empty);
         }
-        // The rarest child leads; the others only confirm its candidates.
+        // The rarest child leads; the others only confirm its candidates, so
+        // they jump (probe mode) rather than walk.
         pos.sort_by_key(|n| n.cost());
+        for n in pos[1..].iter_mut().chain(neg.iter_mut()) {
+            n.set_probe();
+        }
         let mut n = Node::And { pos, neg, doc: 0 };
         let first = n.find_and(0);
         if let Node::And { doc, .. } = &mut n {
@@ -78,6 +82,16 @@ impl<'a> Node<'a> {
                 let doc = kids.iter().map(Node::doc).min().unwrap_or(END);
                 Node::Or { kids, doc }
             }
+        }
+    }
+
+    /// Puts every cursor below this node in probe mode.
+    pub(crate) fn set_probe(&mut self) {
+        match self {
+            Node::Term(c) => c.set_probe(),
+            Node::And { pos, neg, .. } => pos.iter_mut().chain(neg).for_each(Node::set_probe),
+            Node::Or { kids, .. } => kids.iter_mut().for_each(Node::set_probe),
+            Node::Empty | Node::All { .. } => {}
         }
     }
 
@@ -154,21 +168,29 @@ impl<'a> Node<'a> {
             return END;
         };
         let (lead, rest) = pos.split_first_mut().expect("an AND has a child");
-        let mut cand = lead.advance(t);
+        let mut lead_adv = |lead: &mut Node<'a>, t: u32| match lead {
+            Node::Term(c) => c.advance(t),
+            n => n.advance(t),
+        };
+        let mut cand = lead_adv(lead, t);
         'outer: loop {
             if cand == END {
                 return END;
             }
             for k in rest.iter_mut() {
-                let d = k.advance(cand);
+                // Terms inline: no recursive call per probe.
+                let d = match k {
+                    Node::Term(c) => c.advance(cand),
+                    k => k.advance(cand),
+                };
                 if d > cand {
-                    cand = lead.advance(d);
+                    cand = lead_adv(lead, d);
                     continue 'outer;
                 }
             }
             for k in neg.iter_mut() {
                 if k.advance(cand) == cand {
-                    cand = lead.advance(cand + 1);
+                    cand = lead_adv(lead, cand + 1);
                     continue 'outer;
                 }
             }

@@ -307,9 +307,23 @@ impl<'a> IntoIterator for &'a PostingList {
     }
 }
 
-/// A forward cursor over a list: the current block decoded into `buf`.
+/// A forward cursor over a list: the current block decoded into `buf`, or, in
+/// probe mode on an Elias-Fano block, read in place by random access.
 pub(crate) struct Cursor<'a> {
     list: &'a PostingList,
+    /// Probe mode: the cursor is a non-leading child of an AND, so it only
+    /// jumps to candidates; an Elias-Fano block is then searched in place
+    /// (select in the high bits) instead of decoded whole.
+    probe: bool,
+    /// `buf` holds the current block.
+    decoded: bool,
+    base: u32,
+    ef_l: u32,
+    /// Word offsets of the current EF block's low and high parts in `data`.
+    ef_low: usize,
+    ef_high: usize,
+    /// Bit position of the current element in the high part.
+    ef_bit: u32,
     /// Current block; `list.meta.len()` is the tail.
     block: usize,
     pos: usize,
@@ -324,6 +338,13 @@ impl<'a> Cursor<'a> {
     pub(crate) fn new(list: &'a PostingList) -> Cursor<'a> {
         let mut c = Cursor {
             list,
+            probe: false,
+            decoded: true,
+            base: 0,
+            ef_l: 0,
+            ef_low: 0,
+            ef_high: 0,
+            ef_bit: 0,
             block: 0,
             pos: 0,
             n: 0,
@@ -354,6 +375,20 @@ impl<'a> Cursor<'a> {
         if b < meta.len() {
             let m = meta[b];
             let base = if b == 0 { 0 } else { meta[b - 1].last + 1 };
+            self.base = base;
+            self.n = BLOCK;
+            if self.probe && m.fmt & codec::EF_FLAG != 0 {
+                let l = (m.fmt & !codec::EF_FLAG) as u32;
+                self.decoded = false;
+                self.ef_l = l;
+                self.ef_low = m.offset as usize;
+                self.ef_high = m.offset as usize + codec::ef_low_words(l);
+                let p = self.next_one(0);
+                self.ef_bit = p;
+                self.doc = base + ((p << l) | self.low(0));
+                return;
+            }
+            self.decoded = true;
             codec::decode_ids(
                 m.fmt,
                 base,
@@ -364,6 +399,7 @@ impl<'a> Cursor<'a> {
             self.n = BLOCK;
             self.doc = self.buf[0];
         } else {
+            self.decoded = true;
             let t = &self.list.tail;
             self.n = t.len();
             self.buf[..t.len()].copy_from_slice(t);
@@ -381,11 +417,104 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Switches to probe mode (see the field).
+    pub(crate) fn set_probe(&mut self) {
+        self.probe = true;
+    }
+
+    /// Position of the first set bit at or after bit `from` of the current EF
+    /// block's high part. Only called while an element remains there.
+    #[inline]
+    fn next_one(&self, from: u32) -> u32 {
+        let high = &self.list.data[self.ef_high..];
+        let mut q = from;
+        loop {
+            let wi = (q / 32) as usize;
+            let w = high[wi] >> (q % 32);
+            if w != 0 {
+                return q + w.trailing_zeros();
+            }
+            q = (wi as u32 + 1) * 32;
+        }
+    }
+
+    /// Low bits of element `i` of the current EF block.
+    #[inline]
+    fn low(&self, i: u32) -> u32 {
+        let l = self.ef_l;
+        if l == 0 {
+            return 0;
+        }
+        let bit = i * l;
+        let w = self.ef_low + (bit / 32) as usize;
+        // The high part follows the low part, so `w + 1` is in bounds.
+        let lo = self.list.data[w] as u64 | (self.list.data[w + 1] as u64) << 32;
+        (lo >> (bit % 32)) as u32 & ((1u32 << l) - 1)
+    }
+
+    /// `advance` inside the current EF block, in place: skip whole buckets
+    /// of the high part by counting zeros (each zero closes a bucket), then
+    /// compare the few elements of the target's bucket. `t` is above the
+    /// current id and at most the block's last.
+    fn ef_advance(&mut self, t: u32) -> u32 {
+        let l = self.ef_l;
+        let h = (t - self.base) >> l;
+        let mut i = self.pos as u32;
+        let mut p = self.ef_bit;
+        let cur_h = p - i;
+        if h > cur_h {
+            // Pass `h - cur_h` zeros after the current element's bit.
+            let high = &self.list.data[self.ef_high..];
+            let mut need = h - cur_h;
+            let mut q = p + 1;
+            loop {
+                let wi = (q / 32) as usize;
+                let z = !high[wi] >> (q % 32);
+                let c = z.count_ones();
+                if c >= need {
+                    let mut x = z;
+                    for _ in 1..need {
+                        x &= x - 1;
+                    }
+                    q += x.trailing_zeros() + 1;
+                    break;
+                }
+                need -= c;
+                q = (wi as u32 + 1) * 32;
+            }
+            // `h` zeros precede bit q, so the elements before it number q - h.
+            i = q - h;
+            p = self.next_one(q);
+        }
+        loop {
+            let v = self.base + (((p - i) << l) | self.low(i));
+            if v >= t {
+                self.pos = i as usize;
+                self.ef_bit = p;
+                self.doc = v;
+                return v;
+            }
+            i += 1;
+            p = self.next_one(p + 1);
+        }
+    }
+
     /// Moves to the next id.
     #[inline]
     pub(crate) fn next(&mut self) -> u32 {
         if self.doc == END {
             return END;
+        }
+        if !self.decoded {
+            let m = self.list.meta[self.block];
+            codec::decode_ids(
+                m.fmt,
+                self.base,
+                m.last,
+                &self.list.data[m.offset as usize..],
+                &mut self.buf,
+            );
+            self.decoded = true;
         }
         self.pos += 1;
         if self.pos < self.n {
@@ -437,6 +566,9 @@ impl<'a> Cursor<'a> {
                 return END;
             }
             self.load(b);
+        }
+        if !self.decoded {
+            return self.ef_advance(t);
         }
         // The block's last id is >= t, so this stops inside the block.
         let mut p = self.pos;
