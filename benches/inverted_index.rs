@@ -153,7 +153,24 @@ mod tv {
     }
 }
 
+/// True when the criterion filter names another group of this file: skips
+/// building the 1M-document corpus for runs that do not need it.
+fn skip(group: &str) -> bool {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .is_some_and(|f| {
+            !f.contains(group)
+                && ["set_ops", "zipf_1m", "ingest"]
+                    .iter()
+                    .any(|g| f.contains(g))
+        })
+}
+
 fn bench_ingest(c: &mut Criterion) {
+    if skip("ingest") {
+        return;
+    }
     let f = fortunes();
     let (_, docs) = zipf_corpus();
     let tweets = &docs[..100_000];
@@ -209,6 +226,9 @@ fn gallop_count(small: &[u32], large: &[u32]) -> usize {
 }
 
 fn bench_set_ops(c: &mut Criterion) {
+    if skip("set_ops") {
+        return;
+    }
     const U: u32 = 10_000_000;
     let a = random_ids(1_000_000, U, 1);
     let b = random_ids(100_000, U, 2);

@@ -218,6 +218,8 @@ fn block_max_wand(seg: &Segment, terms: &[(&str, f32)], sc: &Scorer, top: &mut T
     }
     let n = cur.len();
     let mut order: Vec<usize> = (0..n).collect();
+    // (first id, last id, score bound) of each cursor's last bounded block.
+    let mut cache: Vec<(u32, u32, f32)> = vec![(1, 0, 0.0); n];
     loop {
         order.sort_by_key(|&i| cur[i].doc());
         let theta = top.threshold();
@@ -244,10 +246,20 @@ fn block_max_wand(seg: &Segment, terms: &[(&str, f32)], sc: &Scorer, top: &mut T
         let mut bsum = 0.0f32;
         let mut skip_to = END;
         for &i in &order[..=p] {
-            if let Some((mtf, mdl, last)) = cur[i].block_bound(pd) {
-                bsum += sc.term(w[i], mtf, mdl as u32) * UB_SLACK;
-                skip_to = skip_to.min(last.saturating_add(1));
-            }
+            // The bound of the block holding `pd`, cached per cursor: the
+            // division is the loop's most expensive step.
+            let (first, last, b) = cache[i];
+            let (last, b) = if first <= pd && pd <= last {
+                (last, b)
+            } else if let Some((mtf, mdl, first, last)) = cur[i].block_bound(pd) {
+                let b = sc.term(w[i], mtf, mdl as u32) * UB_SLACK;
+                cache[i] = (first, last, b);
+                (last, b)
+            } else {
+                continue;
+            };
+            bsum += b;
+            skip_to = skip_to.min(last.saturating_add(1));
         }
         if passes(bsum, theta) {
             if cur[order[0]].doc() == pd {

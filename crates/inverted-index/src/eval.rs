@@ -168,7 +168,7 @@ impl<'a> Node<'a> {
             return END;
         };
         let (lead, rest) = pos.split_first_mut().expect("an AND has a child");
-        let mut lead_adv = |lead: &mut Node<'a>, t: u32| match lead {
+        let lead_adv = |lead: &mut Node<'a>, t: u32| match lead {
             Node::Term(c) => c.advance(t),
             n => n.advance(t),
         };

@@ -609,23 +609,30 @@ impl<'a> Cursor<'a> {
     }
 
     /// Block-max inputs for the block holding the first id `>= t`, without
-    /// decoding: `(max_tf, min_dl, last id of that block)`, or `None` past the
-    /// end.
+    /// decoding: `(max_tf, min_dl, first id the block covers, last id)`, or
+    /// `None` past the end.
     #[inline]
-    pub(crate) fn block_bound(&self, t: u32) -> Option<(u32, u16, u32)> {
+    pub(crate) fn block_bound(&self, t: u32) -> Option<(u32, u16, u32, u32)> {
         let meta = &self.list.meta;
         let from = self.block.min(meta.len());
         let b = self.find_block(from, t);
         if b < meta.len() {
             let m = meta[b];
-            Some((m.max_tf().min(self.list.max_tf as u32), m.min_dl, m.last))
+            let first = if b == 0 { 0 } else { meta[b - 1].last + 1 };
+            Some((
+                m.max_tf().min(self.list.max_tf as u32),
+                m.min_dl,
+                first,
+                m.last,
+            ))
         } else {
             let last = *self.list.tail.last()?;
             if last < t {
                 return None;
             }
             let max_tf = self.list.tail_tf.iter().copied().max().unwrap_or(1);
-            Some((max_tf as u32, self.list.tail_min_dl, last))
+            let first = meta.last().map_or(0, |m| m.last + 1);
+            Some((max_tf as u32, self.list.tail_min_dl, first, last))
         }
     }
 }

@@ -441,13 +441,11 @@ fn ranked_block_max_against_scan() {
             let mut words: Vec<&str> = Vec::new();
             // Runs of long and short documents, so blocks differ.
             let long = (id / 1500) % 2 == 0;
-            for _ in 0..(if long { 10 + rnd(30) } else { 1 + rnd(6) }) {
-                words.push("filler");
-            }
+            let n_filler = if long { 10 + rnd(30) } else { 1 + rnd(6) };
+            words.extend(std::iter::repeat_n("filler", n_filler as usize));
             if rnd(3) == 0 {
-                for _ in 0..1 + rnd(3) {
-                    words.push("x");
-                }
+                let n_x = 1 + rnd(3);
+                words.extend(std::iter::repeat_n("x", n_x as usize));
             }
             if rnd(11) == 0 {
                 words.push("y");
