@@ -10,6 +10,8 @@
 pub use hld_bloom as bloom;
 /// Content-defined chunking (FastCDC 2020), streaming, manifests and diffs: the Dropbox chunker.
 pub use hld_chunker as chunker;
+/// Inverted index for tweet search: compressed postings, AND/OR/NOT, newest-first and BM25 top-k.
+pub use hld_inverted_index as inverted_index;
 /// Caches (exact LRU, scan-resistant S3-FIFO, sharded), expiry map, idempotency, feed cache, write policies.
 pub use hld_lru_feed as lru_feed;
 /// Top-k completion trie for type-ahead (dynamic and frozen), weight-balanced sharding.
