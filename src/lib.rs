@@ -5,3 +5,6 @@
 //! the runnable system examples that compose them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+/// Consistent hashing for sharding: hash ring, jump hash, bounded loads, AnchorHash.
+pub use hld_consistent_hash as consistent_hash;
