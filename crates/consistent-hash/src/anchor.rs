@@ -20,9 +20,8 @@
 //! (an add re-enables the most recently removed bucket and undoes its removal
 //! exactly), which is what [`to_bytes`](AnchorHash::to_bytes) stores.
 
-use crate::stable::{fast_range, stable_hash};
+use crate::stable::{fast_range, stable_hash, HashIndex};
 use crate::Error;
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 
@@ -74,7 +73,7 @@ pub struct AnchorHash<N> {
     removed: Vec<u32>,
     n: u32,
     nodes: Vec<Option<N>>,
-    index: HashMap<u64, u32>,
+    index: HashIndex<u32>,
 }
 
 impl<N> AnchorHash<N> {
@@ -113,7 +112,7 @@ impl<N> AnchorHash<N> {
             removed: Vec::with_capacity(capacity),
             n: a,
             nodes: (0..capacity).map(|_| None).collect(),
-            index: HashMap::new(),
+            index: HashIndex::default(),
         })
     }
 

@@ -84,8 +84,8 @@ impl<N: Hash + Eq + Clone, K: Hash + Eq + Clone> BoundedLoad<N, K> {
         vnodes_per_node: usize,
         seed: u64,
     ) -> Result<BoundedLoad<N, K>, Error> {
-        // `!(x >= 1.0)` also rejects NaN.
-        if !balance.is_finite() || !(balance >= 1.0) {
+        // `is_finite` also rejects NaN.
+        if !balance.is_finite() || balance < 1.0 {
             return Err(Error::BadBalance);
         }
         Ok(BoundedLoad {

@@ -8,10 +8,12 @@
 //! removing one moves only that node's keys.
 //!
 //! Layout: the points are one sorted `Vec<u64>` with a parallel `Vec<u32>` of
-//! owners, plus a lookup table on the top `b` bits of the hash (`2^b` is the
-//! point count rounded up to a power of two). The table says where each
+//! owners, plus a lookup table on the top `b` bits of the hash (`2^b` is a
+//! quarter of the point count, rounded up to a power of two: 16 KiB for 10k
+//! points, small enough to stay in L1). The table says where each
 //! `2^(64-b)`-wide slice of the circle starts in the sorted array, so a lookup
-//! reads two table entries and scans about one point: no binary search at all.
+//! reads two adjacent table entries and scans the 2 to 4 points of one slice
+//! (one cache line): no binary search at all.
 //!
 //! Placement, documented so that other processes and languages can agree:
 //! - a node's hash is [`stable_hash`](crate::stable_hash)`(node, seed)` (XXH3-64);
@@ -24,9 +26,8 @@
 //! Placement depends on the set of (node, weight) pairs, `vnodes_per_node` and
 //! the seed only, never on insertion order.
 
-use crate::stable::{splitmix64_nth, stable_hash};
+use crate::stable::{splitmix64_nth, stable_hash, HashIndex};
 use crate::Error;
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 
@@ -76,10 +77,10 @@ pub struct HashRing<N> {
     pub(crate) members: Vec<Member<N>>,
     // Node hash -> index in `members` (the hash is already uniform; collisions
     // between different nodes are refused, see Error::HashCollision).
-    index: HashMap<u64, u32>,
+    index: HashIndex<u32>,
     points: Vec<u64>,
     owners: Vec<u32>,
-    // table[b] = first index in `points` whose top bits are >= b; len 2^bits + 1.
+    // table[b] = first index in `points` whose top `bits` bits are >= b; len 2^bits + 1.
     table: Vec<u32>,
     shift: u32,
 }
@@ -111,7 +112,7 @@ impl<N> HashRing<N> {
             vnodes,
             seed,
             members: Vec::new(),
-            index: HashMap::new(),
+            index: HashIndex::default(),
             points: Vec::new(),
             owners: Vec::new(),
             table: vec![0; 3],
@@ -244,7 +245,7 @@ impl<N> HashRing<N> {
         let lo = self.table[b] as usize;
         let hi = self.table[b + 1] as usize;
         // Points before `lo` have smaller top bits than `h`, points from `hi` on
-        // larger ones: the answer is in lo..=hi. The slice holds ~1 point on average.
+        // larger ones: the answer is in lo..=hi. A slice holds 2 to 4 points on average.
         let i = lo + self.points[lo..hi].iter().take_while(|&&p| p < h).count();
         Some(if i == self.points.len() { 0 } else { i })
     }
@@ -254,24 +255,6 @@ impl<N> HashRing<N> {
         let start = self.point_index(h).unwrap_or(0);
         let (a, b) = self.owners.split_at(start.min(self.owners.len()));
         b.iter().chain(a.iter()).copied()
-    }
-
-    fn rebuild_table(&mut self) {
-        let n = self.points.len();
-        // At least 2 slots so the shift stays below 64.
-        let bits = (n.max(2).next_power_of_two().trailing_zeros()).clamp(1, 32);
-        self.shift = 64 - bits;
-        let slots = 1usize << bits;
-        self.table.clear();
-        self.table.reserve(slots + 1);
-        let mut i = 0usize;
-        for b in 0..slots {
-            while i < n && ((self.points[i] >> self.shift) as usize) < b {
-                i += 1;
-            }
-            self.table.push(i as u32);
-        }
-        self.table.push(n as u32);
     }
 }
 
@@ -358,12 +341,7 @@ impl<N: Hash + Eq> HashRing<N> {
         }
         let added = self.members.len() - first_new;
         if added > 0 {
-            let mut fresh = Vec::new();
-            for (i, m) in self.members.iter().enumerate().skip(first_new) {
-                let count = m.weight as u64 * self.vnodes as u64;
-                fresh.extend((0..count).map(|v| (splitmix64_nth(m.hash, v), i as u32)));
-            }
-            self.merge_points(fresh);
+            self.rebuild_points();
         }
         Ok(added)
     }
@@ -438,109 +416,118 @@ impl<N: Hash + Eq> HashRing<N> {
                 max: MAX_RING_POINTS,
             });
         }
-        // Drop all of its points and merge the new set: O(P) either way.
-        let mut w = 0;
-        for r in 0..self.points.len() {
-            if self.owners[r] as usize != i {
-                self.points[w] = self.points[r];
-                self.owners[w] = self.owners[r];
-                w += 1;
-            }
-        }
-        self.points.truncate(w);
-        self.owners.truncate(w);
         self.members[i].weight = weight;
-        let h = self.members[i].hash;
-        let count = weight as u64 * self.vnodes as u64;
-        let fresh = (0..count)
-            .map(|v| (splitmix64_nth(h, v), i as u32))
-            .collect();
-        self.merge_points(fresh);
+        self.rebuild_points();
         Ok(Some(old))
     }
 }
 
 impl<N> HashRing<N> {
-    /// Sorts `fresh` (point, owner) pairs once and merges them into the ring.
-    fn merge_points(&mut self, mut fresh: Vec<(u64, u32)>) {
-        let members = &self.members;
-        let less = |a: &(u64, u32), b: &(u64, u32)| {
-            a.0 < b.0 || (a.0 == b.0 && members[a.1 as usize].hash < members[b.1 as usize].hash)
-        };
-        sort_points(&mut fresh, &less);
-        if self.points.is_empty() {
-            self.points = fresh.iter().map(|p| p.0).collect();
-            self.owners = fresh.iter().map(|p| p.1).collect();
-        } else {
-            let total = self.points.len() + fresh.len();
-            let mut points = Vec::with_capacity(total);
-            let mut owners = Vec::with_capacity(total);
-            let (mut i, mut j) = (0, 0);
-            while i < self.points.len() && j < fresh.len() {
-                let old = (self.points[i], self.owners[i]);
-                if less(&fresh[j], &old) {
-                    points.push(fresh[j].0);
-                    owners.push(fresh[j].1);
-                    j += 1;
-                } else {
-                    points.push(old.0);
-                    owners.push(old.1);
-                    i += 1;
-                }
+    /// Regenerates every point from the members with one counting sort on
+    /// the top bits of the point (the same bits the lookup table uses, so the
+    /// histogram's prefix sum *is* the table), then an insertion sort inside
+    /// each slot (2 to 4 points: the points are uniform). O(P), no
+    /// O(P log P) sort, and the buffers are reused from one change to the next.
+    fn rebuild_points(&mut self) {
+        let vnodes = self.vnodes as u64;
+        let total: usize = self
+            .members
+            .iter()
+            .map(|m| (m.weight as u64 * vnodes) as usize)
+            .sum();
+        let (bits, shift) = table_shape(total);
+        self.shift = shift;
+        let slots = 1usize << bits;
+        let table = &mut self.table;
+        table.clear();
+        table.resize(slots + 1, 0);
+        // Histogram at b + 1, then prefix sums: table[b] = start of slot b.
+        for m in &self.members {
+            for v in 0..m.weight as u64 * vnodes {
+                table[(splitmix64_nth(m.hash, v) >> shift) as usize + 1] += 1;
             }
-            points.extend_from_slice(&self.points[i..]);
-            owners.extend_from_slice(&self.owners[i..]);
-            points.extend(fresh[j..].iter().map(|p| p.0));
-            owners.extend(fresh[j..].iter().map(|p| p.1));
-            self.points = points;
-            self.owners = owners;
         }
-        self.rebuild_table();
+        for b in 0..slots {
+            table[b + 1] += table[b];
+        }
+        // Scatter from the back of each slot: afterwards table[b + 1] holds
+        // the start of slot b, so one rotation restores the table.
+        self.points.clear();
+        self.points.resize(total, 0);
+        self.owners.clear();
+        self.owners.resize(total, 0);
+        let (points, owners) = (&mut self.points[..], &mut self.owners[..]);
+        for (i, m) in self.members.iter().enumerate() {
+            for v in 0..m.weight as u64 * vnodes {
+                let p = splitmix64_nth(m.hash, v);
+                let cursor = &mut table[(p >> shift) as usize + 1];
+                *cursor -= 1;
+                let at = *cursor as usize;
+                points[at] = p;
+                owners[at] = i as u32;
+            }
+        }
+        table.rotate_left(1);
+        table[slots] = total as u32;
+        for b in 0..slots {
+            let (s, e) = (table[b] as usize, table[b + 1] as usize);
+            if e - s > 1 {
+                sort_slot(
+                    &mut self.points[s..e],
+                    &mut self.owners[s..e],
+                    &self.members,
+                );
+            }
+        }
+    }
+
+    /// Recomputes the lookup table from the (sorted) points.
+    fn rebuild_table(&mut self) {
+        let (bits, shift) = table_shape(self.points.len());
+        self.shift = shift;
+        let slots = 1usize << bits;
+        self.table.clear();
+        self.table.resize(slots + 1, 0);
+        for &p in &self.points {
+            self.table[(p >> shift) as usize + 1] += 1;
+        }
+        for b in 0..slots {
+            self.table[b + 1] += self.table[b];
+        }
     }
 }
 
-/// Sorts ring points: a counting sort on the top bits (the hashes are uniform,
-/// so each bucket holds about one point), then insertion sort inside buckets.
-/// O(n) instead of O(n log n).
-fn sort_points(items: &mut Vec<(u64, u32)>, less: &impl Fn(&(u64, u32), &(u64, u32)) -> bool) {
-    let n = items.len();
-    if n < 64 {
-        insertion_sort(items, less);
-        return;
-    }
-    let bits = n.next_power_of_two().trailing_zeros().clamp(1, 32);
-    let shift = 64 - bits;
-    let slots = 1usize << bits;
-    let mut start = vec![0u32; slots + 1];
-    for &(p, _) in items.iter() {
-        start[(p >> shift) as usize + 1] += 1;
-    }
-    for b in 0..slots {
-        start[b + 1] += start[b];
-    }
-    let mut out = vec![(0u64, 0u32); n];
-    let mut next = start.clone();
-    for &item in items.iter() {
-        let b = (item.0 >> shift) as usize;
-        out[next[b] as usize] = item;
-        next[b] += 1;
-    }
-    for b in 0..slots {
-        let (s, e) = (start[b] as usize, start[b + 1] as usize);
-        if e - s > 1 {
-            insertion_sort(&mut out[s..e], less);
-        }
-    }
-    *items = out;
+/// log2 of the target points per table slot. 2 to 4 points per slot keep the
+/// table small enough for L1 (16 KiB at 10k points) while the scan inside a
+/// slot stays within one or two cache lines of `points`.
+const SLOT_LOAD_LOG2: u32 = 2;
+
+/// Table bits and shift for `points` points: `2^bits` is `points / 4` rounded up
+/// to a power of two (at least 2, so the shift stays below 64).
+fn table_shape(points: usize) -> (u32, u32) {
+    let slots = (points >> SLOT_LOAD_LOG2).max(2).next_power_of_two();
+    let bits = slots.trailing_zeros().min(32);
+    (bits, 64 - bits)
 }
 
-fn insertion_sort(v: &mut [(u64, u32)], less: &impl Fn(&(u64, u32), &(u64, u32)) -> bool) {
-    for i in 1..v.len() {
+/// Insertion sort of one table slot by (point, node hash), points and owners
+/// together. Node hashes are only read for equal points (2^-64 per pair).
+fn sort_slot<N>(points: &mut [u64], owners: &mut [u32], members: &[Member<N>]) {
+    for i in 1..points.len() {
+        let (p, o) = (points[i], owners[i]);
         let mut j = i;
-        while j > 0 && less(&v[j], &v[j - 1]) {
-            v.swap(j, j - 1);
+        while j > 0 {
+            let (q, r) = (points[j - 1], owners[j - 1]);
+            let before = p < q || (p == q && members[o as usize].hash < members[r as usize].hash);
+            if !before {
+                break;
+            }
+            points[j] = q;
+            owners[j] = r;
             j -= 1;
         }
+        points[j] = p;
+        owners[j] = o;
     }
 }
 

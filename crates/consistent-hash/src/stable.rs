@@ -28,8 +28,19 @@ use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
 const INLINE: usize = 128;
 
 /// A [`Hasher`] whose output is the same in every process, run and platform:
-/// XXH3-64 with a seed over the little-endian byte encoding described in the
-/// [module docs](self).
+/// XXH3-64 (xxHash spec, Yann Collet) with a seed, over these bytes:
+///
+/// - `write(bytes)` feeds the bytes as they are;
+/// - every integer is fed in **little-endian** order, whatever the platform;
+/// - `usize`/`isize` are widened to 64 bits first, so 32- and 64-bit targets agree.
+///
+/// What a type feeds is decided by its `Hash` impl: integers feed themselves,
+/// `str` feeds its UTF-8 bytes then `0xff`, tuples and derived structs feed
+/// their fields in order, slices feed their length (as a `u64`) then their
+/// items. So `"abc"` hashes as XXH3 of `61 62 63 ff`, and `42u64` as XXH3 of
+/// `2a 00 00 00 00 00 00 00`: another language's XXH3 library gives the same
+/// numbers for the same bytes. For routing from outside Rust, hash the key's
+/// raw bytes with [`hash_bytes`] and use the `*_for_hash` lookups.
 ///
 /// ```
 /// use hld_consistent_hash::{hash_bytes, StableHasher};
@@ -227,6 +238,33 @@ pub(crate) fn splitmix64_nth(seed: u64, i: u64) -> u64 {
 #[inline]
 pub(crate) fn fast_range(h: u64, n: u32) -> u32 {
     ((h as u128 * n as u128) >> 64) as u32
+}
+
+/// A map keyed by node hashes. They are XXH3 outputs already, so the map's
+/// hasher passes them through instead of hashing them again.
+pub(crate) type HashIndex<V> =
+    std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<PassThrough>>;
+
+/// The identity hasher behind [`HashIndex`] (only ever fed one `u64`).
+#[derive(Default)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached for u64 keys; fold anything else rather than ignore it.
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
 }
 
 #[cfg(test)]
