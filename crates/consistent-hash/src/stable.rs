@@ -69,13 +69,31 @@ impl StableHasher {
     }
 
     /// A hasher with the given seed.
-    #[inline]
+    #[inline(always)]
     pub fn with_seed(seed: u64) -> StableHasher {
         StableHasher {
             seed,
             len: 0,
             buf: [0; INLINE],
             spill: None,
+        }
+    }
+}
+
+impl StableHasher {
+    /// Past `INLINE` bytes: stream through a boxed XXH3 state. Streaming XXH3
+    /// with a seed gives the same digest as the one-shot function over the
+    /// concatenation (a property of the spec, tested below).
+    #[cold]
+    #[inline(never)]
+    fn write_spilled(&mut self, bytes: &[u8]) {
+        if self.spill.is_none() {
+            let mut state = Box::new(Xxh3::with_seed(self.seed));
+            state.update(&self.buf[..self.len]);
+            self.spill = Some(state);
+        }
+        if let Some(state) = &mut self.spill {
+            state.update(bytes);
         }
     }
 }
@@ -97,7 +115,7 @@ impl std::fmt::Debug for StableHasher {
 }
 
 impl Hasher for StableHasher {
-    #[inline]
+    #[inline(always)]
     fn finish(&self) -> u64 {
         match &self.spill {
             None => xxh3_64_with_seed(&self.buf[..self.len], self.seed),
@@ -105,71 +123,64 @@ impl Hasher for StableHasher {
         }
     }
 
-    #[inline]
+    // Always inlined: for a key of known shape (one integer, a short string)
+    // the length folds to a constant and XXH3 reduces to its short-input path.
+    #[inline(always)]
     fn write(&mut self, bytes: &[u8]) {
-        if let Some(state) = &mut self.spill {
-            state.update(bytes);
-            return;
-        }
         let end = self.len + bytes.len();
-        if end <= INLINE {
+        if self.spill.is_none() && end <= INLINE {
             self.buf[self.len..end].copy_from_slice(bytes);
             self.len = end;
         } else {
-            // Streaming XXH3 with a seed gives the same digest as the one-shot
-            // function over the concatenation (a property of the spec, tested below).
-            let mut state = Box::new(Xxh3::with_seed(self.seed));
-            state.update(&self.buf[..self.len]);
-            state.update(bytes);
-            self.spill = Some(state);
+            self.write_spilled(bytes);
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_u8(&mut self, i: u8) {
         self.write(&[i]);
     }
-    #[inline]
+    #[inline(always)]
     fn write_u16(&mut self, i: u16) {
         self.write(&i.to_le_bytes());
     }
-    #[inline]
+    #[inline(always)]
     fn write_u32(&mut self, i: u32) {
         self.write(&i.to_le_bytes());
     }
-    #[inline]
+    #[inline(always)]
     fn write_u64(&mut self, i: u64) {
         self.write(&i.to_le_bytes());
     }
-    #[inline]
+    #[inline(always)]
     fn write_u128(&mut self, i: u128) {
         self.write(&i.to_le_bytes());
     }
-    #[inline]
+    #[inline(always)]
     fn write_usize(&mut self, i: usize) {
         self.write_u64(i as u64);
     }
-    #[inline]
+    #[inline(always)]
     fn write_i8(&mut self, i: i8) {
         self.write_u8(i as u8);
     }
-    #[inline]
+    #[inline(always)]
     fn write_i16(&mut self, i: i16) {
         self.write_u16(i as u16);
     }
-    #[inline]
+    #[inline(always)]
     fn write_i32(&mut self, i: i32) {
         self.write_u32(i as u32);
     }
-    #[inline]
+    #[inline(always)]
     fn write_i64(&mut self, i: i64) {
         self.write_u64(i as u64);
     }
-    #[inline]
+    #[inline(always)]
     fn write_i128(&mut self, i: i128) {
         self.write_u128(i as u128);
     }
-    #[inline]
+    #[inline(always)]
     fn write_isize(&mut self, i: isize) {
         self.write_u64(i as i64 as u64);
     }
@@ -198,7 +209,7 @@ impl BuildHasher for StableBuildHasher {
 /// // A u64 is its 8 little-endian bytes.
 /// assert_eq!(stable_hash(&42u64, 0), hash_bytes(&42u64.to_le_bytes(), 0));
 /// ```
-#[inline]
+#[inline(always)]
 pub fn stable_hash<K: Hash + ?Sized>(key: &K, seed: u64) -> u64 {
     let mut h = StableHasher::with_seed(seed);
     key.hash(&mut h);
@@ -250,7 +261,7 @@ pub(crate) type HashIndex<V> =
 pub(crate) struct PassThrough(u64);
 
 impl Hasher for PassThrough {
-    #[inline]
+    #[inline(always)]
     fn finish(&self) -> u64 {
         self.0
     }
@@ -261,7 +272,7 @@ impl Hasher for PassThrough {
             self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
         }
     }
-    #[inline]
+    #[inline(always)]
     fn write_u64(&mut self, i: u64) {
         self.0 = i;
     }
