@@ -12,7 +12,7 @@
 //!
 //! | scheme | state | remove any node | balance | lookup |
 //! |---|---|---|---|---|
-//! | [`HashRing`] (vnodes, weights, replicas) | nodes x vnodes points | yes | ~ +/-10% at 100 vnodes | O(1): table + ~1 point |
+//! | [`HashRing`] (vnodes, weights, replicas) | nodes x vnodes points | yes | peak 1.28x mean at 100 vnodes | O(1): table + 2-4 points |
 //! | [`jump_hash`] / [`JumpHash`] | none | only the last | perfect | O(ln n) |
 //! | [`AnchorHash`] | 4 words per bucket of a fixed capacity | yes | perfect | O(1) expected |
 //! | [`BoundedLoad`] | the assignment itself | yes | <= `ceil(c * mean)` guaranteed | walk to a non-full node |
@@ -55,21 +55,23 @@
 //!
 //! # Cost model
 //! With `P` ring points (nodes x vnodes x weight) and `N` nodes:
-//! - `HashRing`: lookup O(1) expected (top bits of the key hash index a table of
-//!   `~P` slots, then ~1 point is scanned); build O(P) (a counting sort on the
-//!   top bits); add/remove/reweight O(P) (one merge, no re-sort); memory 12
-//!   bytes per point plus 4-8 per table slot. `nodes_for(key, r)` walks
-//!   clockwise, O(r) points for small `r`.
+//! - `HashRing`: lookup O(1) expected (the top bits of the key hash index a
+//!   table of `P/4..P/2` slots, then the 2-4 points of one slot are scanned);
+//!   build O(P) (a counting sort on the same top bits: the histogram's prefix
+//!   sum is the table); add/remove/reweight O(P), no O(P log P) re-sort;
+//!   memory about 13.6 bytes per point. `nodes_for(key, r)` walks clockwise,
+//!   O(r) points for small `r`.
 //! - `jump_hash`: O(ln N) expected steps of an LCG and a float division; no memory.
 //! - `AnchorHash`: lookup O(1 + ln(a/N)) expected for capacity `a`; add/remove
 //!   O(1); 16 bytes per bucket plus the nodes.
 //! - `BoundedLoad`: assign O(walk to a non-full node), O(1/(c-1)) expected;
 //!   release O(1) amortized moves; node changes O(keys).
 //!
-//! Measured on a 2-core x86-64 VM (see BENCHMARKS.md for the full table and
-//! the command): 100 nodes x 100 vnodes, u64 keys: ring lookup ~10 ns (the
-//! `hashring` crate ~40 ns), ring build ~70 us (`hashring` batch ~0.7 ms);
-//! jump hash at 100 buckets ~20 ns; AnchorHash 100 of 128 buckets ~5 ns.
+//! Measured on a shared 2-core AMD EPYC VM (BENCHMARKS.md has the table and
+//! the command), 100 nodes x 100 vnodes, u64 keys, medians: ring lookup 6 ns
+//! (the `hashring` crate 66 ns), ring build 119 us (`hashring`'s `batch_add`
+//! 449 us); jump hash at 100 buckets 28 ns; AnchorHash with 100 of 128
+//! buckets 4.2 ns including the key hash (the `anchorhash` crate 18 ns).
 //!
 //! # Bad input
 //! Zero vnodes, zero weight, zero buckets, zero capacity, a NaN or < 1 balance,
@@ -95,3 +97,8 @@ pub use jump::{jump_hash, try_jump_hash, JumpHash};
 pub use persist::NodeCodec;
 pub use ring::{HashRing, Iter, DEFAULT_VNODES, MAX_POINTS_PER_NODE, MAX_RING_POINTS};
 pub use stable::{hash_bytes, stable_hash, StableBuildHasher, StableHasher};
+
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
