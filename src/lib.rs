@@ -10,6 +10,8 @@
 pub use hld_bloom as bloom;
 /// Content-defined chunking (FastCDC 2020), streaming, manifests and diffs: the Dropbox chunker.
 pub use hld_chunker as chunker;
+/// Consistent hashing for sharding: hash ring, jump hash, bounded loads, AnchorHash.
+pub use hld_consistent_hash as consistent_hash;
 /// Inverted index for tweet search: compressed postings, AND/OR/NOT, newest-first and BM25 top-k.
 pub use hld_inverted_index as inverted_index;
 /// Caches (exact LRU, scan-resistant S3-FIFO, sharded), expiry map, idempotency, feed cache, write policies.
