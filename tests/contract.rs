@@ -1,0 +1,188 @@
+//! The public contract of DESIGN.md, checked by the compiler: every name and
+//! signature written there must exist as written (coercing each function to the
+//! exact fn-pointer type fails to compile otherwise), and a short run of each
+//! shows it does what the contract says.
+#![allow(clippy::type_complexity)] // the point is to spell the types out
+
+use std::collections::HashSet;
+
+use hld::bloom::{self, AtomicBloomFilter, BloomFilter};
+use hld::chunker::{self, Chunk, FastCdc, Manifest, StreamChunker};
+use hld::consistent_hash::{self as ch, HashRing};
+use hld::inverted_index::{self as ii, InvertedIndex, Query};
+use hld::lru_feed::{self as lf, Cache, ConcurrentCache, ExpiryMap, FeedCache, LruCache};
+use hld::trie::TopKTrie;
+
+#[test]
+fn bloom_contract() {
+    let _: fn(usize, f64) -> Result<BloomFilter, bloom::Error> = BloomFilter::new;
+    let _: fn(&mut BloomFilter, &str) -> bool = BloomFilter::insert::<str>;
+    let _: fn(&BloomFilter, &u64) -> bool = BloomFilter::contains::<u64>;
+    let _: fn(&mut BloomFilter, u64) -> bool = BloomFilter::insert_hash;
+    let _: fn(&BloomFilter, u64) -> bool = BloomFilter::contains_hash;
+    let _: fn(&BloomFilter) -> usize = BloomFilter::bit_len;
+    let _: fn(&BloomFilter) -> u32 = BloomFilter::num_hashes;
+    let _: fn(&BloomFilter) -> f64 = BloomFilter::estimated_fp_rate;
+    let _: fn(&mut BloomFilter, &BloomFilter) -> Result<(), bloom::Error> = BloomFilter::union;
+    let _: fn(&BloomFilter) -> Vec<u8> = BloomFilter::to_bytes;
+    let _: fn(&[u8]) -> Result<BloomFilter, bloom::Error> = BloomFilter::from_bytes;
+    let _: fn(usize, f64) -> Result<AtomicBloomFilter, bloom::Error> = AtomicBloomFilter::new;
+    let _: fn(&AtomicBloomFilter, &str) -> bool = AtomicBloomFilter::insert::<str>;
+    let _: fn(&AtomicBloomFilter, &str) -> bool = AtomicBloomFilter::contains::<str>;
+
+    let mut f = BloomFilter::new(100, 0.01).unwrap();
+    assert!(f.insert("a") && !f.insert("a") && f.contains("a"));
+    assert!(BloomFilter::from_bytes(&f.to_bytes())
+        .unwrap()
+        .contains("a"));
+    assert!(BloomFilter::new(0, 0.01).is_err());
+}
+
+#[test]
+fn chunker_contract() {
+    let _: fn(usize, usize, usize) -> Result<FastCdc, chunker::Error> = FastCdc::new;
+    let _: fn(FastCdc) -> StreamChunker = StreamChunker::new;
+    let _: fn(&mut StreamChunker, &[u8]) -> Vec<Chunk> = StreamChunker::push;
+    let _: fn(StreamChunker) -> Option<Chunk> = StreamChunker::finish;
+    let cdc = FastCdc::new(256, 1024, 8192).unwrap();
+    let data: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let chunks: Vec<Chunk> = cdc.chunks(&data).collect();
+    let Chunk { offset, len, hash } = chunks[0];
+    let _: (u64, usize, u64) = (offset, len, hash);
+    let mut stream = StreamChunker::new(cdc);
+    let mut streamed = stream.push(&data[..20_000]);
+    streamed.extend(stream.push(&data[20_000..]));
+    streamed.extend(stream.finish());
+    assert_eq!(streamed, chunks);
+    let old = Manifest::new(&cdc, &data);
+    let mut edited = data.clone();
+    edited[25_000] ^= 1;
+    let new = Manifest::new(&cdc, &edited);
+    let diff = new.diff(&old);
+    assert!(!diff.upload.is_empty() && diff.upload.len() <= 3);
+    assert!(FastCdc::new(4096, 1024, 8192).is_err());
+}
+
+#[test]
+fn consistent_hash_contract() {
+    let _: fn(usize) -> Result<HashRing<String>, ch::Error> = HashRing::new;
+    let _: fn(&mut HashRing<String>, String) -> bool = HashRing::add;
+    let _: fn(&mut HashRing<String>, String, u32) -> Result<bool, ch::Error> =
+        HashRing::add_weighted;
+    let _: fn(&mut HashRing<String>, &String) -> bool = HashRing::remove;
+    let _: for<'a, 'b> fn(&'a HashRing<String>, &'b str) -> Option<&'a String> =
+        HashRing::node_for::<str>;
+    let _: for<'a, 'b> fn(&'a HashRing<String>, &'b str, usize) -> Vec<&'a String> =
+        HashRing::nodes_for::<str>;
+    let _: fn(&HashRing<String>) -> usize = HashRing::len;
+    let _: fn(u64, u32) -> u32 = ch::jump_hash;
+
+    let mut ring = HashRing::new(100).unwrap();
+    assert_eq!(ring.node_for("k"), None);
+    for n in ["a", "b", "c"] {
+        assert!(ring.add(n.to_string()));
+    }
+    let replicas: HashSet<&String> = ring.nodes_for("key", 3).into_iter().collect();
+    assert_eq!((ring.len(), replicas.len()), (3, 3));
+    assert!(HashRing::<String>::new(0).is_err());
+    assert_eq!(ch::jump_hash(10_863_919_174_838_991, 11), 6);
+    let _ = std::any::type_name::<ch::BoundedLoad<String, u64>>();
+    let _ = std::any::type_name::<ch::AnchorHash<String>>();
+}
+
+#[test]
+fn inverted_index_contract() {
+    let _: fn() -> InvertedIndex = InvertedIndex::new;
+    let _: fn(&mut InvertedIndex, u64, &str) -> Result<(), ii::Error> = InvertedIndex::add;
+    let _: fn(&mut InvertedIndex, u64) -> bool = InvertedIndex::remove;
+    let _: fn(&InvertedIndex) -> usize = InvertedIndex::len;
+    let _: fn(&str) -> Result<Query, ii::ParseError> = Query::parse;
+    let _: fn(&InvertedIndex, &Query, usize) -> Vec<u64> = InvertedIndex::search;
+    let _: fn(&InvertedIndex, &Query) -> usize = InvertedIndex::count;
+    let _: fn(&InvertedIndex, &Query, usize) -> Vec<(u64, f32)> = InvertedIndex::search_ranked;
+
+    let words: Vec<String> = ii::tokenize("Ask @Alice about #Rust, or NOT").collect();
+    assert_eq!(words, ["ask", "@alice", "about", "#rust", "or", "not"]);
+    let mut idx = InvertedIndex::new();
+    idx.add(1, "rust is fast").unwrap();
+    idx.add(2, "go is fast too").unwrap();
+    assert!(idx.add(2, "again").is_err());
+    let q = Query::parse("fast -rust").unwrap();
+    assert_eq!(idx.search(&q, 10), vec![2]);
+    assert_eq!(idx.search(&Query::parse("fast").unwrap(), 10), vec![2, 1]);
+    assert!(Query::parse("(fast").is_err() && Query::parse("").is_err());
+}
+
+#[test]
+fn lru_feed_contract() {
+    let _: fn(usize) -> Result<LruCache<u64, u64>, lf::Error> = LruCache::new;
+    let _: for<'a, 'b> fn(&'a mut LruCache<u64, u64>, &'b u64) -> Option<&'a u64> =
+        LruCache::get::<u64>;
+    let _: fn(&mut LruCache<u64, u64>, u64, u64) -> Option<(u64, u64)> = LruCache::put;
+    let _: fn(usize) -> Result<Cache<u64, u64>, lf::Error> = Cache::new;
+    let _: fn(&mut Cache<u64, u64>, u64, u64) -> Option<(u64, u64)> = Cache::put;
+    let _: fn(usize) -> Result<ConcurrentCache<u64, u64>, lf::Error> = ConcurrentCache::new;
+    let _: fn(&ConcurrentCache<u64, u64>, &u64) -> Option<u64> = ConcurrentCache::get::<u64>;
+    let _: fn(&ConcurrentCache<u64, u64>, u64, u64) = ConcurrentCache::insert;
+    let _: fn() -> ExpiryMap<u64, u64> = ExpiryMap::new;
+    let _: fn(&mut ExpiryMap<u64, u64>, &u64) -> Option<u64> = ExpiryMap::remove::<u64>;
+    let _: fn(&mut ExpiryMap<u64, u64>, u64) -> Vec<(u64, u64)> = ExpiryMap::expire;
+    let _: fn(&ExpiryMap<u64, u64>) -> Option<u64> = ExpiryMap::next_deadline;
+    let _: fn(usize) -> Result<FeedCache<u64, u64>, lf::Error> = FeedCache::new;
+    let _: fn(&FeedCache<u64, u64>, &u64, Option<&u64>, usize) -> Vec<u64> = FeedCache::page;
+
+    let mut lru = LruCache::new(2).unwrap();
+    lru.put(1, 1);
+    lru.put(2, 2);
+    assert_eq!(lru.get(&1), Some(&1));
+    assert_eq!(lru.put(3, 3), Some((2, 2))); // 2 was least recently used
+    assert_eq!((lru.len(), lru.capacity(), lru.peek(&1)), (2, 2, Some(&1)));
+    assert!(LruCache::<u64, u64>::new(0).is_err());
+    let mut holds = ExpiryMap::new();
+    holds.insert("seat-2", 2, 200);
+    holds.insert("seat-1", 1, 100);
+    assert_eq!(holds.next_deadline(), Some(100));
+    assert_eq!(holds.expire(150), vec![("seat-1", 1)]);
+    assert_eq!(holds.get(&"seat-2"), Some(&2));
+    let mut feed = FeedCache::new(500).unwrap();
+    for p in 0..50u64 {
+        feed.push(7u64, p, p);
+    }
+    let first = feed.page(&7, None, 20);
+    assert_eq!(first, (30..50).rev().collect::<Vec<_>>());
+    assert_eq!(
+        feed.page(&7, first.last(), 20),
+        (10..30).rev().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn trie_contract() {
+    let _: fn() -> TopKTrie = TopKTrie::new;
+    let _: fn(&mut TopKTrie, &str, u64) = TopKTrie::insert;
+    let _: fn(&mut TopKTrie, &str, u64) = TopKTrie::add;
+    let _: fn(&mut TopKTrie, &str) -> Option<u64> = TopKTrie::remove;
+    let _: fn(&TopKTrie, &str) -> Option<u64> = TopKTrie::weight;
+    let _: fn(&TopKTrie) -> usize = TopKTrie::len;
+    let _: fn(&TopKTrie, &str, usize) -> Vec<(String, u64)> = TopKTrie::top_k;
+
+    let mut t: TopKTrie = [
+        ("tea".to_string(), 5u64),
+        ("ten".to_string(), 5),
+        ("to".to_string(), 9),
+    ]
+    .into_iter()
+    .collect();
+    t.add("tea", 1);
+    assert_eq!(
+        t.top_k("t", 3),
+        vec![("to".into(), 9), ("tea".into(), 6), ("ten".into(), 5)]
+    );
+    t.insert("ten", 6);
+    // Ties by term in byte order.
+    assert_eq!(t.top_k("te", 2), vec![("tea".into(), 6), ("ten".into(), 6)]);
+    assert_eq!(t.remove("to"), Some(9));
+    assert_eq!((t.len(), t.weight("to")), (2, None));
+}
