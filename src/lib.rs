@@ -5,3 +5,6 @@
 //! the runnable system examples that compose them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+/// Dynamic geo index: great-circle kNN, radius and box queries, fast moves.
+pub use hld_quadtree as quadtree;

@@ -1,0 +1,672 @@
+//! The tree itself: nodes, the id index, insertion, removal, moves, splits and
+//! merges.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use ahash::RandomState;
+
+use crate::geom::{Aabb, Cell};
+use crate::leaf::{Capped, Flat};
+use crate::point::Point;
+use crate::Error;
+
+/// "No node" (the root's parent).
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// The depth cap. A cell at depth 30 spans 360/2^30 degrees of longitude
+/// (3.7 cm at the equator) by 180/2^30 of latitude (1.9 cm): finer than any
+/// consumer GPS fix, so only (near-)duplicate positions ever reach it. Leaves
+/// there never split; they group points by exact position instead.
+pub const MAX_DEPTH: u8 = 30;
+
+/// The default leaf capacity. Measured on 1M points (uniform, clustered and
+/// real cities; `benches/quadtree.rs`, capacities 8 to 500): 10-NN time is
+/// flat between 16 and 64 and grows past it (a bigger leaf is a longer scan),
+/// while moves and bulk builds favour bigger leaves; 32 is the best overall.
+pub const DEFAULT_LEAF_CAPACITY: usize = 32;
+
+/// The largest leaf capacity accepted (a leaf slot is a `u32`; beyond a few
+/// thousand a quadtree degenerates into a scan anyway).
+pub const MAX_LEAF_CAPACITY: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Four children at `first..first + 4`, in [`Cell::quadrant`] order.
+    Internal { first: u32 },
+    /// An ordinary leaf, `flats[leaf]`.
+    Flat { leaf: u32 },
+    /// A leaf at the depth cap, `capped[leaf]`.
+    Capped { leaf: u32 },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    pub cell: Cell,
+    pub parent: u32,
+    pub depth: u8,
+    pub kind: Kind,
+}
+
+/// Where an id lives: its leaf node, its slot there (for a capped leaf, its
+/// group) and its insertion number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Loc {
+    pub node: u32,
+    pub slot: u32,
+    pub seq: u64,
+}
+
+/// A dynamic geo index over latitude/longitude: a region quadtree whose leaves
+/// hold at most [`leaf_capacity`](QuadTree::leaf_capacity) points, with an
+/// id -> leaf index so that moves are cheap.
+///
+/// `T` is the caller's id (a place id, a driver id): small and `Copy`, hashed
+/// for the index.
+///
+/// Distances are great-circle metres (see [`Point::distance_m`]). Points at
+/// exactly the same distance are ordered by insertion: the id inserted earlier
+/// (by its first `insert` since it was last absent: a move keeps its place)
+/// comes first. This order does not depend on the tree's shape, so two trees
+/// holding the same ids inserted in the same order answer identically however
+/// they were built or churned.
+#[derive(Clone)]
+pub struct QuadTree<T> {
+    pub(crate) capacity: usize,
+    pub(crate) nodes: Vec<Node>,
+    /// The 3-D box of each node's cell, parallel to `nodes` (so a node's four
+    /// children have their boxes side by side).
+    pub(crate) boxes: Vec<Aabb>,
+    pub(crate) free_blocks: Vec<u32>,
+    pub(crate) flats: Vec<Flat<T>>,
+    pub(crate) free_flats: Vec<u32>,
+    pub(crate) capped: Vec<Capped<T>>,
+    pub(crate) free_capped: Vec<u32>,
+    pub(crate) index: HashMap<T, Loc, RandomState>,
+    pub(crate) next_seq: u64,
+}
+
+impl<T: Copy + Eq + Hash> Default for QuadTree<T> {
+    fn default() -> Self {
+        QuadTree::new()
+    }
+}
+
+impl<T: Copy + Eq + Hash> QuadTree<T> {
+    /// An empty tree with the default leaf capacity
+    /// ([`DEFAULT_LEAF_CAPACITY`]).
+    pub fn new() -> QuadTree<T> {
+        QuadTree::empty(DEFAULT_LEAF_CAPACITY)
+    }
+
+    /// An empty tree whose leaves split past `n` points (the notes' proximity
+    /// service uses 500).
+    ///
+    /// # Errors
+    /// [`Error::InvalidLeafCapacity`] unless `1 <= n <= MAX_LEAF_CAPACITY`.
+    pub fn with_leaf_capacity(n: usize) -> Result<QuadTree<T>, Error> {
+        if n == 0 || n > MAX_LEAF_CAPACITY {
+            return Err(Error::InvalidLeafCapacity(n));
+        }
+        Ok(QuadTree::empty(n))
+    }
+
+    pub(crate) fn empty(capacity: usize) -> QuadTree<T> {
+        let mut t = QuadTree {
+            capacity,
+            nodes: Vec::new(),
+            boxes: Vec::new(),
+            free_blocks: Vec::new(),
+            flats: Vec::new(),
+            free_flats: Vec::new(),
+            capped: Vec::new(),
+            free_capped: Vec::new(),
+            index: HashMap::default(),
+            next_seq: 0,
+        };
+        let leaf = t.alloc_flat();
+        t.nodes.push(Node { cell: Cell::WORLD, parent: NONE, depth: 0, kind: Kind::Flat { leaf } });
+        t.boxes.push(Cell::WORLD.aabb());
+        t
+    }
+
+    /// The leaf capacity: a leaf splits into four when it holds more points
+    /// (unless it is at the depth cap).
+    pub fn leaf_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Number of ids in the tree.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the tree holds no id.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Whether `id` is in the tree.
+    #[inline]
+    pub fn contains(&self, id: &T) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// Removes everything (keeps the leaf capacity).
+    pub fn clear(&mut self) {
+        *self = QuadTree::empty(self.capacity);
+    }
+
+    /// The position of `id`.
+    #[inline]
+    pub fn get(&self, id: &T) -> Option<Point> {
+        self.index.get(id).map(|loc| self.point_at(loc))
+    }
+
+    /// Puts `id` at `p`. If `id` was already in the tree this is a move: the
+    /// old position is returned and the id keeps its insertion order. A move
+    /// that stays inside its leaf's cell is an in-place update (one hash
+    /// look-up, no tree walk); otherwise the point is re-inserted from the
+    /// nearest ancestor whose cell holds `p`.
+    ///
+    /// ```
+    /// use hld_quadtree::{Point, QuadTree};
+    /// let mut drivers = QuadTree::new();
+    /// assert_eq!(drivers.insert(7u32, Point::new(40.7128, -74.0060)?), None);
+    /// let old = drivers.insert(7, Point::new(40.7130, -74.0061)?);
+    /// assert_eq!(old, Some(Point::new(40.7128, -74.0060)?));
+    /// assert_eq!(drivers.len(), 1);
+    /// # Ok::<(), hld_quadtree::Error>(())
+    /// ```
+    pub fn insert(&mut self, id: T, p: Point) -> Option<Point> {
+        if let Some(&loc) = self.index.get(&id) {
+            let old = self.point_at(&loc);
+            self.move_to(id, loc, p);
+            return Some(old);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let node = self.descend(0, p);
+        let loc = self.add_to_leaf(node, id, p, p.unit(), seq);
+        self.index.insert(id, loc);
+        self.split_if_needed(node);
+        None
+    }
+
+    /// Removes `id`; returns where it was. Leaves whose parent ends up holding
+    /// at most half a leaf's capacity are merged back into it, so the tree does
+    /// not decay under churn.
+    pub fn remove(&mut self, id: &T) -> Option<Point> {
+        let loc = self.index.remove(id)?;
+        let p = self.remove_from_leaf(&loc);
+        self.merge_upwards(self.nodes[loc.node as usize].parent);
+        Some(p)
+    }
+
+    /// Keeps only the ids for which `f` returns `true`.
+    pub fn retain(&mut self, mut f: impl FnMut(T, Point) -> bool) {
+        let doomed: Vec<T> = self.iter().filter(|&(id, p)| !f(id, p)).map(|(id, _)| id).collect();
+        for id in doomed {
+            self.remove(&id);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn point_at(&self, loc: &Loc) -> Point {
+        match self.nodes[loc.node as usize].kind {
+            Kind::Flat { leaf } => self.flats[leaf as usize].pts[loc.slot as usize],
+            Kind::Capped { leaf } => self.capped[leaf as usize].groups[loc.slot as usize].pt,
+            Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
+        }
+    }
+
+    /// The leaf below `from` whose cell holds `p`.
+    #[inline]
+    pub(crate) fn descend(&self, mut node: u32, p: Point) -> u32 {
+        while let Kind::Internal { first } = self.nodes[node as usize].kind {
+            node = first + self.nodes[node as usize].cell.quadrant(p.lat(), p.lon()) as u32;
+        }
+        node
+    }
+
+    /// Adds a point to a leaf (no split, no index update); returns its location.
+    #[inline]
+    pub(crate) fn add_to_leaf(&mut self, node: u32, id: T, p: Point, u: [f64; 3], seq: u64) -> Loc {
+        let slot = match self.nodes[node as usize].kind {
+            Kind::Flat { leaf } => self.flats[leaf as usize].push(id, p, u, seq),
+            Kind::Capped { leaf } => self.capped[leaf as usize].add(id, p, u, seq),
+            Kind::Internal { .. } => unreachable!("points are only added to leaves"),
+        };
+        Loc { node, slot, seq }
+    }
+
+    /// Takes a point out of its leaf (fixing the index entry of whatever point
+    /// fills its slot); no merge. Returns its position.
+    pub(crate) fn remove_from_leaf(&mut self, loc: &Loc) -> Point {
+        match self.nodes[loc.node as usize].kind {
+            Kind::Flat { leaf } => {
+                let flat = &mut self.flats[leaf as usize];
+                let p = flat.pts[loc.slot as usize];
+                if let Some(moved) = flat.swap_remove(loc.slot as usize) {
+                    if let Some(m) = self.index.get_mut(&moved) {
+                        m.slot = loc.slot;
+                    }
+                }
+                p
+            }
+            Kind::Capped { leaf } => {
+                let c = &mut self.capped[leaf as usize];
+                let p = c.groups[loc.slot as usize].pt;
+                c.remove(loc.slot, loc.seq);
+                p
+            }
+            Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
+        }
+    }
+
+    /// Moves an id already in the tree.
+    fn move_to(&mut self, id: T, loc: Loc, p: Point) {
+        let node = &self.nodes[loc.node as usize];
+        if node.cell.contains(p.lat(), p.lon()) {
+            match node.kind {
+                Kind::Flat { leaf } => {
+                    // The common case for a driver's 3-second update.
+                    self.flats[leaf as usize].set(loc.slot as usize, p, p.unit());
+                    return;
+                }
+                Kind::Capped { leaf } => {
+                    let c = &mut self.capped[leaf as usize];
+                    if c.groups[loc.slot as usize].pt == p {
+                        return;
+                    }
+                    c.remove(loc.slot, loc.seq);
+                    let g = c.add(id, p, p.unit(), loc.seq);
+                    self.index.insert(id, Loc { slot: g, ..loc });
+                    return;
+                }
+                Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
+            }
+        }
+        self.remove_from_leaf(&loc);
+        // Re-insert from the nearest ancestor that holds p.
+        let mut up = self.nodes[loc.node as usize].parent;
+        while !self.nodes[up as usize].cell.contains(p.lat(), p.lon()) {
+            up = self.nodes[up as usize].parent;
+        }
+        let target = self.descend(up, p);
+        let new_loc = self.add_to_leaf(target, id, p, p.unit(), loc.seq);
+        self.index.insert(id, new_loc);
+        self.split_if_needed(target);
+        self.merge_upwards(self.nodes[loc.node as usize].parent);
+    }
+
+    fn leaf_len(&self, node: u32) -> Option<usize> {
+        match self.nodes[node as usize].kind {
+            Kind::Flat { leaf } => Some(self.flats[leaf as usize].len()),
+            Kind::Capped { leaf } => Some(self.capped[leaf as usize].len()),
+            Kind::Internal { .. } => None,
+        }
+    }
+
+    /// Splits `node` (and, recursively, any child still over capacity) if it
+    /// is an ordinary leaf holding more than the capacity.
+    pub(crate) fn split_if_needed(&mut self, node: u32) {
+        let Kind::Flat { leaf } = self.nodes[node as usize].kind else { return };
+        if self.flats[leaf as usize].len() <= self.capacity {
+            return;
+        }
+        let first = self.alloc_children(node);
+        let old = std::mem::replace(&mut self.flats[leaf as usize], Flat::new());
+        self.free_flats.push(leaf);
+        let cell = self.nodes[node as usize].cell;
+        for i in 0..old.len() {
+            let p = old.pts[i];
+            let child = first + cell.quadrant(p.lat(), p.lon()) as u32;
+            let loc = self.add_to_leaf(child, old.ids[i], p, old.unit(i), old.seqs[i]);
+            if let Some(l) = self.index.get_mut(&old.ids[i]) {
+                *l = loc;
+            }
+        }
+        // Reuse the old arrays' allocation for a future leaf.
+        let mut old = old;
+        old.clear();
+        self.flats[leaf as usize] = old;
+        for c in first..first + 4 {
+            self.split_if_needed(c);
+        }
+    }
+
+    /// Allocates the four children of leaf `node` (empty leaves) and makes
+    /// `node` internal; returns the first child.
+    pub(crate) fn alloc_children(&mut self, node: u32) -> u32 {
+        let parent = &self.nodes[node as usize];
+        let (cell, depth) = (parent.cell, parent.depth + 1);
+        let first = match self.free_blocks.pop() {
+            Some(f) => f,
+            None => {
+                let f = self.nodes.len() as u32;
+                for _ in 0..4 {
+                    self.nodes.push(Node {
+                        cell,
+                        parent: NONE,
+                        depth: 0,
+                        kind: Kind::Internal { first: NONE },
+                    });
+                    self.boxes.push(Aabb::EMPTY);
+                }
+                f
+            }
+        };
+        for q in 0..4u32 {
+            let kind = if depth >= MAX_DEPTH {
+                Kind::Capped { leaf: self.alloc_capped() }
+            } else {
+                Kind::Flat { leaf: self.alloc_flat() }
+            };
+            let c = cell.child(q as usize);
+            self.nodes[(first + q) as usize] = Node { cell: c, parent: node, depth, kind };
+            self.boxes[(first + q) as usize] = c.aabb();
+        }
+        self.nodes[node as usize].kind = Kind::Internal { first };
+        first
+    }
+
+    /// From `node` upwards: while `node` has four leaf children holding at most
+    /// half a capacity between them, fold them back into `node`. Half (not all)
+    /// of the capacity is the hysteresis that keeps a leaf hovering at the
+    /// capacity from splitting and merging on every update.
+    pub(crate) fn merge_upwards(&mut self, mut node: u32) {
+        while node != NONE {
+            let Kind::Internal { first } = self.nodes[node as usize].kind else { return };
+            let mut total = 0;
+            for c in first..first + 4 {
+                match self.leaf_len(c) {
+                    Some(n) => total += n,
+                    None => return,
+                }
+            }
+            if total > self.capacity / 2 {
+                return;
+            }
+            let leaf = self.alloc_flat();
+            self.flats[leaf as usize].reserve(total);
+            for c in first..first + 4 {
+                match self.nodes[c as usize].kind {
+                    Kind::Flat { leaf: l } => {
+                        let old = std::mem::replace(&mut self.flats[l as usize], Flat::new());
+                        for i in 0..old.len() {
+                            let slot = self.flats[leaf as usize].push(
+                                old.ids[i],
+                                old.pts[i],
+                                old.unit(i),
+                                old.seqs[i],
+                            );
+                            if let Some(loc) = self.index.get_mut(&old.ids[i]) {
+                                *loc = Loc { node, slot, seq: old.seqs[i] };
+                            }
+                        }
+                        let mut old = old;
+                        old.clear();
+                        self.flats[l as usize] = old;
+                        self.free_flats.push(l);
+                    }
+                    Kind::Capped { leaf: l } => {
+                        let old = std::mem::replace(&mut self.capped[l as usize], Capped::new());
+                        for g in old.live_groups() {
+                            for (&seq, &id) in &g.members {
+                                let slot = self.flats[leaf as usize].push(id, g.pt, g.u, seq);
+                                if let Some(loc) = self.index.get_mut(&id) {
+                                    *loc = Loc { node, slot, seq };
+                                }
+                            }
+                        }
+                        self.free_capped.push(l);
+                    }
+                    Kind::Internal { .. } => unreachable!("checked above"),
+                }
+                self.boxes[c as usize] = Aabb::EMPTY;
+            }
+            self.free_blocks.push(first);
+            self.nodes[node as usize].kind = Kind::Flat { leaf };
+            node = self.nodes[node as usize].parent;
+        }
+    }
+
+    pub(crate) fn alloc_flat(&mut self) -> u32 {
+        match self.free_flats.pop() {
+            Some(l) => l,
+            None => {
+                self.flats.push(Flat::new());
+                (self.flats.len() - 1) as u32
+            }
+        }
+    }
+
+    pub(crate) fn alloc_capped(&mut self) -> u32 {
+        match self.free_capped.pop() {
+            Some(l) => l,
+            None => {
+                self.capped.push(Capped::new());
+                (self.capped.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Shape of the tree (for tests, tuning and monitoring).
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats::default();
+        let mut stack = vec![0u32];
+        while let Some(n) = stack.pop() {
+            let node = &self.nodes[n as usize];
+            s.nodes += 1;
+            s.max_depth = s.max_depth.max(node.depth as usize);
+            match node.kind {
+                Kind::Internal { first } => stack.extend(first..first + 4),
+                Kind::Flat { leaf } => {
+                    s.leaves += 1;
+                    s.max_leaf_len = s.max_leaf_len.max(self.flats[leaf as usize].len());
+                }
+                Kind::Capped { leaf } => {
+                    let len = self.capped[leaf as usize].len();
+                    s.leaves += 1;
+                    s.oversized_leaves += (len > self.capacity) as usize;
+                    s.max_leaf_len = s.max_leaf_len.max(len);
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Shape of a tree, from [`QuadTree::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Nodes reachable from the root (internal and leaves).
+    pub nodes: usize,
+    /// Leaves.
+    pub leaves: usize,
+    /// Leaves holding more points than the capacity: only leaves at the depth
+    /// cap ([`MAX_DEPTH`]), i.e. piles of (near-)identical positions, can.
+    pub oversized_leaves: usize,
+    /// Deepest node (the root is depth 0).
+    pub max_depth: usize,
+    /// Most points in one leaf.
+    pub max_leaf_len: usize,
+}
+
+#[cfg(test)]
+impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
+    /// Checks every structural invariant; panics with a message if one fails.
+    pub(crate) fn check_invariants(&self) {
+        let mut seen = 0usize;
+        let mut stack = vec![0u32];
+        assert_eq!(self.nodes[0].parent, NONE);
+        while let Some(n) = stack.pop() {
+            let node = &self.nodes[n as usize];
+            assert_eq!(self.boxes[n as usize], node.cell.aabb(), "box of node {n}");
+            match node.kind {
+                Kind::Internal { first } => {
+                    let mut all_leaves = true;
+                    let mut total = 0;
+                    for q in 0..4u32 {
+                        let c = &self.nodes[(first + q) as usize];
+                        assert_eq!(c.parent, n);
+                        assert_eq!(c.depth, node.depth + 1);
+                        assert_eq!(c.cell, node.cell.child(q as usize));
+                        match self.leaf_len(first + q) {
+                            Some(l) => total += l,
+                            None => all_leaves = false,
+                        }
+                        stack.push(first + q);
+                    }
+                    assert!(
+                        !all_leaves || total > self.capacity / 2,
+                        "node {n} should have been merged ({total} points)"
+                    );
+                }
+                Kind::Flat { leaf } => {
+                    assert!(node.depth < MAX_DEPTH);
+                    let f = &self.flats[leaf as usize];
+                    assert!(f.len() <= self.capacity, "leaf over capacity: {}", f.len());
+                    for i in 0..f.len() {
+                        let p = f.pts[i];
+                        assert!(node.cell.contains(p.lat(), p.lon()), "{p:?} outside {:?}", node.cell);
+                        assert_eq!(f.unit(i), p.unit());
+                        let loc = self.index[&f.ids[i]];
+                        assert_eq!(loc, Loc { node: n, slot: i as u32, seq: f.seqs[i] });
+                        seen += 1;
+                    }
+                }
+                Kind::Capped { leaf } => {
+                    assert_eq!(node.depth, MAX_DEPTH);
+                    let c = &self.capped[leaf as usize];
+                    let mut len = 0;
+                    for (g, grp) in c.groups.iter().enumerate() {
+                        for (&seq, id) in &grp.members {
+                            assert!(node.cell.contains(grp.pt.lat(), grp.pt.lon()));
+                            let loc = self.index[id];
+                            assert_eq!(loc, Loc { node: n, slot: g as u32, seq });
+                            len += 1;
+                        }
+                    }
+                    assert_eq!(len, c.len());
+                    seen += len;
+                }
+            }
+        }
+        assert_eq!(seen, self.index.len());
+        assert!(self.index.values().all(|l| l.seq < self.next_seq));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (SplitMix64).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn unit(&mut self) -> f64 {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn point(&mut self) -> Point {
+            match self.next() % 5 {
+                // A cluster, the antimeridian, a pole, a duplicate spot, anywhere.
+                0 => Point::new(48.0 + self.unit() * 0.01, 2.0 + self.unit() * 0.01).unwrap(),
+                1 => Point::new(self.unit() * 10.0 - 5.0, if self.next() % 2 == 0 { 180.0 } else { -180.0 }).unwrap(),
+                2 => Point::new(89.9 + self.unit() * 0.1, self.unit() * 360.0 - 180.0).unwrap(),
+                3 => Point::new(10.0, 20.0).unwrap(),
+                _ => Point::new(self.unit() * 180.0 - 90.0, self.unit() * 360.0 - 180.0).unwrap(),
+            }
+        }
+    }
+
+    #[test]
+    fn churn_keeps_every_invariant() {
+        for capacity in [1, 2, 4, 32] {
+            let mut t = QuadTree::with_leaf_capacity(capacity).unwrap();
+            let mut rng = Rng(capacity as u64);
+            for step in 0..4000 {
+                let id = (rng.next() % 300) as u32;
+                if rng.next() % 3 == 0 {
+                    t.remove(&id);
+                } else {
+                    let p = rng.point();
+                    t.insert(id, p);
+                    assert_eq!(t.get(&id), Some(p));
+                }
+                if step % 97 == 0 {
+                    t.check_invariants();
+                }
+            }
+            t.check_invariants();
+            // Empty it: everything merges back into the root.
+            let ids: Vec<u32> = t.ids().collect();
+            for id in ids {
+                t.remove(&id);
+            }
+            t.check_invariants();
+            assert_eq!(t.stats().nodes, 1);
+        }
+    }
+
+    #[test]
+    fn identical_points_stop_at_the_depth_cap() {
+        let mut t = QuadTree::with_leaf_capacity(4).unwrap();
+        let p = Point::new(-33.86, 151.21).unwrap();
+        for i in 0..10_000u32 {
+            t.insert(i, p);
+        }
+        t.check_invariants();
+        let s = t.stats();
+        assert_eq!(s.max_depth, MAX_DEPTH as usize);
+        assert_eq!(s.oversized_leaves, 1);
+        assert_eq!(s.max_leaf_len, 10_000);
+        // The earliest inserted win the tie.
+        let near = t.nearest(p, 3);
+        assert_eq!(near.iter().map(|x| x.0).collect::<Vec<_>>(), [0, 1, 2]);
+        for i in 0..10_000u32 {
+            if i % 2 == 0 {
+                t.remove(&i);
+            }
+        }
+        t.check_invariants();
+        assert_eq!(t.nearest(p, 2).iter().map(|x| x.0).collect::<Vec<_>>(), [1, 3]);
+        // Moving the stack apart shrinks the tree back.
+        for i in 0..10_000u32 {
+            if i % 2 == 1 {
+                t.insert(i, Point::new(-30.0 + (i as f64) * 1e-3, 150.0).unwrap());
+            }
+        }
+        t.check_invariants();
+        assert_eq!(t.stats().oversized_leaves, 0);
+        assert!(t.stats().max_depth < MAX_DEPTH as usize);
+    }
+
+    #[test]
+    fn bulk_load_matches_sequential_inserts() {
+        let mut rng = Rng(7);
+        let items: Vec<(u32, Point)> = (0..3000).map(|_| ((rng.next() % 2000) as u32, rng.point())).collect();
+        let mut seq = QuadTree::with_leaf_capacity(8).unwrap();
+        for &(id, p) in &items {
+            seq.insert(id, p);
+        }
+        let bulk = QuadTree::bulk_load_with_leaf_capacity(items.iter().copied(), 8).unwrap();
+        bulk.check_invariants();
+        assert_eq!(bulk.len(), seq.len());
+        assert_eq!(bulk.entries_in_order(), seq.entries_in_order());
+        for _ in 0..50 {
+            let q = rng.point();
+            assert_eq!(bulk.nearest(q, 7), seq.nearest(q, 7));
+        }
+    }
+}
