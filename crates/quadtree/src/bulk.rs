@@ -100,6 +100,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         ctx: &mut Ctx<'_, T>,
     ) -> Result<(), ()> {
         let depth = self.nodes[node as usize].depth;
+        self.nodes[node as usize].count = idx.len();
         if idx.len() <= self.capacity || depth >= MAX_DEPTH {
             return self.fill_leaf(node, idx, ctx);
         }

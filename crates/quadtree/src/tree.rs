@@ -46,6 +46,8 @@ pub(crate) struct Node {
     pub parent: u32,
     pub depth: u8,
     pub kind: Kind,
+    /// Points in this subtree.
+    pub count: usize,
 }
 
 /// Where an id lives: its leaf node, its slot there (for a capped leaf, its
@@ -125,7 +127,13 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             next_seq: 0,
         };
         let leaf = t.alloc_flat();
-        t.nodes.push(Node { cell: Cell::WORLD, parent: NONE, depth: 0, kind: Kind::Flat { leaf } });
+        t.nodes.push(Node {
+            cell: Cell::WORLD,
+            parent: NONE,
+            depth: 0,
+            kind: Kind::Flat { leaf },
+            count: 0,
+        });
         t.boxes.push(Cell::WORLD.aabb());
         t
     }
@@ -191,17 +199,19 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let node = self.descend(0, p);
         let loc = self.add_to_leaf(node, id, p, p.unit(), seq);
         self.index.insert(id, loc);
+        self.add_count(node, NONE, 1);
         self.split_if_needed(node);
         None
     }
 
-    /// Removes `id`; returns where it was. Leaves whose parent ends up holding
-    /// at most half a leaf's capacity are merged back into it, so the tree does
-    /// not decay under churn.
+    /// Removes `id`; returns where it was. A subtree left holding at most half
+    /// a leaf's capacity is folded back into one leaf, so the tree does not
+    /// decay under churn.
     pub fn remove(&mut self, id: &T) -> Option<Point> {
         let loc = self.index.remove(id)?;
         let p = self.remove_from_leaf(&loc);
-        self.merge_upwards(self.nodes[loc.node as usize].parent);
+        self.sub_count(loc.node, NONE);
+        self.collapse_above(loc.node, NONE);
         Some(p)
     }
 
@@ -290,16 +300,112 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             }
         }
         self.remove_from_leaf(&loc);
-        // Re-insert from the nearest ancestor that holds p.
+        // Re-insert from the nearest ancestor that holds p. Counts change only
+        // below it.
         let mut up = self.nodes[loc.node as usize].parent;
         while !self.nodes[up as usize].cell.contains(p.lat(), p.lon()) {
             up = self.nodes[up as usize].parent;
         }
+        self.sub_count(loc.node, up);
         let target = self.descend(up, p);
         let new_loc = self.add_to_leaf(target, id, p, p.unit(), loc.seq);
         self.index.insert(id, new_loc);
+        self.add_count(target, up, 1);
         self.split_if_needed(target);
-        self.merge_upwards(self.nodes[loc.node as usize].parent);
+        self.collapse_above(loc.node, up);
+    }
+
+    /// Adds `delta` to the counts from `node` up to, not including, `stop`.
+    #[inline]
+    fn add_count(&mut self, mut node: u32, stop: u32, delta: usize) {
+        while node != stop {
+            let n = &mut self.nodes[node as usize];
+            n.count += delta;
+            node = n.parent;
+        }
+    }
+
+    /// Subtracts one from the counts from `node` up to, not including, `stop`.
+    #[inline]
+    fn sub_count(&mut self, mut node: u32, stop: u32) {
+        while node != stop {
+            let n = &mut self.nodes[node as usize];
+            n.count -= 1;
+            node = n.parent;
+        }
+    }
+
+    /// The most points an internal node may hold before it is folded back
+    /// into a leaf: half the capacity (at least one). Half, not all, is the
+    /// hysteresis that keeps a leaf hovering at the capacity from splitting
+    /// and merging on every update.
+    #[inline]
+    fn merge_threshold(&self) -> usize {
+        (self.capacity / 2).max(1)
+    }
+
+    /// After a removal from leaf `node`: folds the highest ancestor below
+    /// `stop` whose subtree holds at most the merge threshold back into one
+    /// leaf.
+    fn collapse_above(&mut self, node: u32, stop: u32) {
+        let limit = self.merge_threshold();
+        let mut top = NONE;
+        let mut n = self.nodes[node as usize].parent;
+        while n != stop && n != NONE && self.nodes[n as usize].count <= limit {
+            top = n;
+            n = self.nodes[n as usize].parent;
+        }
+        if top != NONE {
+            self.collapse(top);
+        }
+    }
+
+    /// Turns internal `node` into one ordinary leaf holding its whole subtree.
+    fn collapse(&mut self, node: u32) {
+        let Kind::Internal { first } = self.nodes[node as usize].kind else { return };
+        let leaf = self.alloc_flat();
+        self.flats[leaf as usize].reserve(self.nodes[node as usize].count);
+        self.drain_into(first, node, leaf);
+        self.nodes[node as usize].kind = Kind::Flat { leaf };
+    }
+
+    /// Moves every point of the block of children at `first` (and below) into
+    /// flat leaf `leaf` of node `node`, freeing the block and all below it.
+    fn drain_into(&mut self, first: u32, node: u32, leaf: u32) {
+        for c in first..first + 4 {
+            match self.nodes[c as usize].kind {
+                Kind::Internal { first: f } => self.drain_into(f, node, leaf),
+                Kind::Flat { leaf: l } => {
+                    let mut old = std::mem::replace(&mut self.flats[l as usize], Flat::new());
+                    for i in 0..old.len() {
+                        let seq = old.seqs[i];
+                        let slot =
+                            self.flats[leaf as usize].push(old.ids[i], old.pts[i], old.unit(i), seq);
+                        if let Some(loc) = self.index.get_mut(&old.ids[i]) {
+                            *loc = Loc { node, slot, seq };
+                        }
+                    }
+                    // Keep the arrays' allocation for a future leaf.
+                    old.clear();
+                    self.flats[l as usize] = old;
+                    self.free_flats.push(l);
+                }
+                Kind::Capped { leaf: l } => {
+                    let old = std::mem::replace(&mut self.capped[l as usize], Capped::new());
+                    for g in old.live_groups() {
+                        for (&seq, &id) in &g.members {
+                            let slot = self.flats[leaf as usize].push(id, g.pt, g.u, seq);
+                            if let Some(loc) = self.index.get_mut(&id) {
+                                *loc = Loc { node, slot, seq };
+                            }
+                        }
+                    }
+                    self.free_capped.push(l);
+                }
+            }
+            self.boxes[c as usize] = Aabb::EMPTY;
+        }
+        self.free_blocks.push(first);
     }
 
     fn leaf_len(&self, node: u32) -> Option<usize> {
@@ -334,6 +440,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         old.clear();
         self.flats[leaf as usize] = old;
         for c in first..first + 4 {
+            self.nodes[c as usize].count = self.leaf_len(c).unwrap_or(0);
             self.split_if_needed(c);
         }
     }
@@ -353,6 +460,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                         parent: NONE,
                         depth: 0,
                         kind: Kind::Internal { first: NONE },
+                        count: 0,
                     });
                     self.boxes.push(Aabb::EMPTY);
                 }
@@ -366,72 +474,11 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                 Kind::Flat { leaf: self.alloc_flat() }
             };
             let c = cell.child(q as usize);
-            self.nodes[(first + q) as usize] = Node { cell: c, parent: node, depth, kind };
+            self.nodes[(first + q) as usize] = Node { cell: c, parent: node, depth, kind, count: 0 };
             self.boxes[(first + q) as usize] = c.aabb();
         }
         self.nodes[node as usize].kind = Kind::Internal { first };
         first
-    }
-
-    /// From `node` upwards: while `node` has four leaf children holding at most
-    /// half a capacity between them, fold them back into `node`. Half (not all)
-    /// of the capacity is the hysteresis that keeps a leaf hovering at the
-    /// capacity from splitting and merging on every update.
-    pub(crate) fn merge_upwards(&mut self, mut node: u32) {
-        while node != NONE {
-            let Kind::Internal { first } = self.nodes[node as usize].kind else { return };
-            let mut total = 0;
-            for c in first..first + 4 {
-                match self.leaf_len(c) {
-                    Some(n) => total += n,
-                    None => return,
-                }
-            }
-            if total > self.capacity / 2 {
-                return;
-            }
-            let leaf = self.alloc_flat();
-            self.flats[leaf as usize].reserve(total);
-            for c in first..first + 4 {
-                match self.nodes[c as usize].kind {
-                    Kind::Flat { leaf: l } => {
-                        let old = std::mem::replace(&mut self.flats[l as usize], Flat::new());
-                        for i in 0..old.len() {
-                            let slot = self.flats[leaf as usize].push(
-                                old.ids[i],
-                                old.pts[i],
-                                old.unit(i),
-                                old.seqs[i],
-                            );
-                            if let Some(loc) = self.index.get_mut(&old.ids[i]) {
-                                *loc = Loc { node, slot, seq: old.seqs[i] };
-                            }
-                        }
-                        let mut old = old;
-                        old.clear();
-                        self.flats[l as usize] = old;
-                        self.free_flats.push(l);
-                    }
-                    Kind::Capped { leaf: l } => {
-                        let old = std::mem::replace(&mut self.capped[l as usize], Capped::new());
-                        for g in old.live_groups() {
-                            for (&seq, &id) in &g.members {
-                                let slot = self.flats[leaf as usize].push(id, g.pt, g.u, seq);
-                                if let Some(loc) = self.index.get_mut(&id) {
-                                    *loc = Loc { node, slot, seq };
-                                }
-                            }
-                        }
-                        self.free_capped.push(l);
-                    }
-                    Kind::Internal { .. } => unreachable!("checked above"),
-                }
-                self.boxes[c as usize] = Aabb::EMPTY;
-            }
-            self.free_blocks.push(first);
-            self.nodes[node as usize].kind = Kind::Flat { leaf };
-            node = self.nodes[node as usize].parent;
-        }
     }
 
     pub(crate) fn alloc_flat(&mut self) -> u32 {
@@ -508,28 +555,27 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
             assert_eq!(self.boxes[n as usize], node.cell.aabb(), "box of node {n}");
             match node.kind {
                 Kind::Internal { first } => {
-                    let mut all_leaves = true;
-                    let mut total = 0;
                     for q in 0..4u32 {
                         let c = &self.nodes[(first + q) as usize];
                         assert_eq!(c.parent, n);
                         assert_eq!(c.depth, node.depth + 1);
                         assert_eq!(c.cell, node.cell.child(q as usize));
-                        match self.leaf_len(first + q) {
-                            Some(l) => total += l,
-                            None => all_leaves = false,
-                        }
                         stack.push(first + q);
                     }
+                    let sum: usize =
+                        (first..first + 4).map(|c| self.nodes[c as usize].count).sum();
+                    assert_eq!(node.count, sum, "count of node {n}");
                     assert!(
-                        !all_leaves || total > self.capacity / 2,
-                        "node {n} should have been merged ({total} points)"
+                        node.count > self.merge_threshold(),
+                        "node {n} should have been collapsed ({} points)",
+                        node.count
                     );
                 }
                 Kind::Flat { leaf } => {
                     assert!(node.depth < MAX_DEPTH);
                     let f = &self.flats[leaf as usize];
                     assert!(f.len() <= self.capacity, "leaf over capacity: {}", f.len());
+                    assert_eq!(node.count, f.len());
                     for i in 0..f.len() {
                         let p = f.pts[i];
                         assert!(node.cell.contains(p.lat(), p.lon()), "{p:?} outside {:?}", node.cell);
@@ -552,6 +598,7 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
                         }
                     }
                     assert_eq!(len, c.len());
+                    assert_eq!(node.count, len);
                     seen += len;
                 }
             }
