@@ -12,6 +12,7 @@ use std::hash::Hash;
 use ahash::RandomState;
 
 use crate::point::Point;
+use crate::leaf::Entry;
 use crate::tree::{Kind, Loc, QuadTree, MAX_DEPTH};
 use crate::Error;
 
@@ -120,10 +121,6 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             offs[q] += 1;
         }
         idx.copy_from_slice(&scratch[..idx.len()]);
-        // The node's own (empty) leaf storage goes back to the pool.
-        if let Kind::Flat { leaf } = self.nodes[node as usize].kind {
-            self.free_flats.push(leaf);
-        }
         let first = self.alloc_children(node);
         for q in 0..4 {
             let (s, e) = (starts[q], starts[q] + counts[q]);
@@ -133,16 +130,28 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     }
 
     fn fill_leaf(&mut self, node: u32, idx: &[u32], ctx: &mut Ctx<'_, T>) -> Result<(), ()> {
-        let kind = self.nodes[node as usize].kind;
-        if let Kind::Flat { leaf } = kind {
-            self.flats[leaf as usize].reserve(idx.len());
-        }
-        for &i in idx {
-            let (id, p) = ctx.items[i as usize];
-            let seq = ctx.base + i as u64;
-            let loc: Loc = self.add_to_leaf(node, id, p, ctx.units[i as usize], seq);
-            if self.index.insert(id, loc).is_some() {
-                return Err(());
+        match self.hot[node as usize].kind {
+            Kind::Flat(_) => {
+                let span = self.arena.fill(idx.iter().map(|&i| {
+                    let (id, pt) = ctx.items[i as usize];
+                    (Entry { pt, seq: ctx.base + i as u64, id }, ctx.units[i as usize])
+                }));
+                self.hot[node as usize].kind = Kind::Flat(span);
+                for (slot, &i) in idx.iter().enumerate() {
+                    let loc = Loc { node, slot: slot as u32, seq: ctx.base + i as u64 };
+                    if self.index.insert(ctx.items[i as usize].0, loc).is_some() {
+                        return Err(());
+                    }
+                }
+            }
+            _ => {
+                for &i in idx {
+                    let (id, p) = ctx.items[i as usize];
+                    let loc = self.add_to_leaf(node, id, p, ctx.units[i as usize], ctx.base + i as u64);
+                    if self.index.insert(id, loc).is_some() {
+                        return Err(());
+                    }
+                }
             }
         }
         Ok(())

@@ -107,13 +107,11 @@ pub(crate) struct Aabb {
 }
 
 impl Aabb {
-    /// An empty box (never closer than infinity). Used for unused node slots.
-    pub const EMPTY: Aabb =
-        Aabb { lo: [f64::INFINITY; 3], hi: [f64::NEG_INFINITY; 3] };
-
     /// Squared Euclidean distance from `q` to the box: a lower bound on the
-    /// squared chord from `q` to every point of the cell.
-    #[inline(always)]
+    /// squared chord from `q` to every point of the cell. (The tree keeps
+    /// these boxes as `f32`, see `tree::Hot`; this is the exact version the
+    /// tests check the geometry with.)
+    #[cfg(test)]
     pub fn min_chord2(&self, q: &[f64; 3]) -> f64 {
         let mut s = 0.0;
         for i in 0..3 {

@@ -6,13 +6,13 @@ use std::hash::Hash;
 
 use crate::leaf::Group;
 use crate::point::Point;
-use crate::tree::QuadTree;
+use crate::tree::{Kind, QuadTree};
 
 /// Iterator over a tree's `(id, point)` pairs, in no particular order; from
 /// [`QuadTree::iter`].
 pub struct Iter<'a, T> {
     tree: &'a QuadTree<T>,
-    flat: usize,
+    node: usize,
     slot: usize,
     capped: usize,
     group: usize,
@@ -23,7 +23,7 @@ pub struct Iter<'a, T> {
 impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Every `(id, point)` pair, in no particular order.
     pub fn iter(&self) -> Iter<'_, T> {
-        Iter { tree: self, flat: 0, slot: 0, capped: 0, group: 0, members: None, remaining: self.len() }
+        Iter { tree: self, node: 0, slot: 0, capped: 0, group: 0, members: None, remaining: self.len() }
     }
 
     /// Every id, in no particular order.
@@ -36,15 +36,16 @@ impl<'a, T: Copy> Iterator for Iter<'a, T> {
     type Item = (T, Point);
 
     fn next(&mut self) -> Option<(T, Point)> {
-        // Ordinary leaves (free ones are empty and yield nothing) ...
-        while let Some(f) = self.tree.flats.get(self.flat) {
-            if let Some(&id) = f.ids.get(self.slot) {
-                let p = f.pts[self.slot];
-                self.slot += 1;
-                self.remaining -= 1;
-                return Some((id, p));
+        // Ordinary leaves (unused nodes are empty leaves) ...
+        while let Some(h) = self.tree.hot.get(self.node) {
+            if let Kind::Flat(s) = &h.kind {
+                if let Some(e) = self.tree.arena.entries(s).get(self.slot) {
+                    self.slot += 1;
+                    self.remaining -= 1;
+                    return Some((e.id, e.pt));
+                }
             }
-            self.flat += 1;
+            self.node += 1;
             self.slot = 0;
         }
         // ... then capped leaves, group by group (free ones are cleared).

@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::hash::Hash;
 
-use crate::leaf::{Capped, Flat};
+use crate::leaf::{Arena, Capped, Span};
 use crate::point::{chord2_to_m, m_to_chord2_bound, Point};
 use crate::tree::{Kind, QuadTree};
 use crate::Error;
@@ -148,12 +148,12 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     }
 
     fn knn_node(&self, node: u32, q: &[f64; 3], best: &mut KBest<T>) {
-        match self.nodes[node as usize].kind {
-            Kind::Flat { leaf } => scan_flat(&self.flats[leaf as usize], q, best),
+        match self.hot[node as usize].kind {
+            Kind::Flat(s) => scan_flat(&self.arena, &s, q, best),
             Kind::Capped { leaf } => scan_capped(&self.capped[leaf as usize], q, best),
             Kind::Internal { first } => {
                 let f = first as usize;
-                let boxes = &self.boxes[f..f + 4];
+                let boxes = &self.hot[f..f + 4];
                 let mut order = [
                     (boxes[0].min_chord2(q), 0u32),
                     (boxes[1].min_chord2(q), 1),
@@ -196,25 +196,25 @@ fn sort4(a: &mut [(f64, u32); 4]) {
 }
 
 #[inline]
-fn scan_flat<T: Copy>(leaf: &Flat<T>, q: &[f64; 3], best: &mut KBest<T>) {
-    let n = leaf.len();
+fn scan_flat<T: Copy>(arena: &Arena<T>, s: &Span, q: &[f64; 3], best: &mut KBest<T>) {
+    let (xs, ys, zs) = arena.xyz(s);
+    let entries = arena.entries(s);
     let mut buf = [0.0f64; SCAN_CHUNK];
     let mut start = 0;
-    while start < n {
-        let end = (start + SCAN_CHUNK).min(n);
+    while start < xs.len() {
+        let end = (start + SCAN_CHUNK).min(xs.len());
         let b = &mut buf[..end - start];
-        let (xs, ys, zs) = (&leaf.xs[start..end], &leaf.ys[start..end], &leaf.zs[start..end]);
         // The same expression as `point::chord2`, so answers are bit-identical
         // to `Point::distance_m`.
-        for (((d, &x), &y), &z) in b.iter_mut().zip(xs).zip(ys).zip(zs) {
+        for (((d, &x), &y), &z) in b.iter_mut().zip(&xs[start..end]).zip(&ys[start..end]).zip(&zs[start..end]) {
             let dx = q[0] - x;
             let dy = q[1] - y;
             let dz = q[2] - z;
             *d = dx * dx + dy * dy + dz * dz;
         }
-        for (i, &d2) in b.iter().enumerate() {
+        for (&d2, e) in b.iter().zip(&entries[start..end]) {
             if d2 <= best.worst {
-                best.offer(d2, leaf.seqs[start + i], leaf.ids[start + i]);
+                best.offer(d2, e.seq, e.id);
             }
         }
         start = end;

@@ -124,22 +124,22 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let bound = m_to_chord2_bound(radius_m);
         let mut stack = vec![0u32];
         while let Some(node) = stack.pop() {
-            match self.nodes[node as usize].kind {
+            match self.hot[node as usize].kind {
                 Kind::Internal { first } => {
                     for c in first..first + 4 {
-                        if self.boxes[c as usize].min_chord2(&q) <= bound {
+                        if self.hot[c as usize].min_chord2(&q) <= bound {
                             stack.push(c);
                         }
                     }
                 }
-                Kind::Flat { leaf } => {
-                    let l = &self.flats[leaf as usize];
-                    for i in 0..l.len() {
-                        let d2 = crate::point::chord2(&q, &l.unit(i));
+                Kind::Flat(s) => {
+                    let (xs, ys, zs) = self.arena.xyz(&s);
+                    for (i, e) in self.arena.entries(&s).iter().enumerate() {
+                        let d2 = crate::point::chord2(&q, &[xs[i], ys[i], zs[i]]);
                         if d2 <= bound {
                             let m = chord2_to_m(d2);
                             if m <= radius_m {
-                                f(Cand { d2, seq: l.seqs[i], id: l.ids[i] }, m);
+                                f(Cand { d2, seq: e.seq, id: e.id }, m);
                             }
                         }
                     }
@@ -162,12 +162,12 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     }
 
     fn box_node(&self, node: u32, b: &GeoBox, out: &mut Vec<T>) {
-        let n = &self.nodes[node as usize];
-        if !b.touches(&n.cell) {
+        let cell = &self.nodes[node as usize].cell;
+        if !b.touches(cell) {
             return;
         }
-        let inside = b.holds(&n.cell);
-        match n.kind {
+        let inside = b.holds(cell);
+        match self.hot[node as usize].kind {
             Kind::Internal { first } => {
                 for c in first..first + 4 {
                     if inside {
@@ -177,12 +177,12 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                     }
                 }
             }
-            Kind::Flat { leaf } => {
-                let l = &self.flats[leaf as usize];
+            Kind::Flat(s) => {
+                let es = self.arena.entries(&s);
                 if inside {
-                    out.extend_from_slice(&l.ids);
+                    out.extend(es.iter().map(|e| e.id));
                 } else {
-                    out.extend(l.pts.iter().zip(&l.ids).filter(|(p, _)| b.contains(p)).map(|(_, &id)| id));
+                    out.extend(es.iter().filter(|e| b.contains(&e.pt)).map(|e| e.id));
                 }
             }
             Kind::Capped { leaf } => {
@@ -196,13 +196,13 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     }
 
     fn all_below(&self, node: u32, out: &mut Vec<T>) {
-        match self.nodes[node as usize].kind {
+        match self.hot[node as usize].kind {
             Kind::Internal { first } => {
                 for c in first..first + 4 {
                     self.all_below(c, out);
                 }
             }
-            Kind::Flat { leaf } => out.extend_from_slice(&self.flats[leaf as usize].ids),
+            Kind::Flat(s) => out.extend(self.arena.entries(&s).iter().map(|e| e.id)),
             Kind::Capped { leaf } => {
                 for g in self.capped[leaf as usize].live_groups() {
                     out.extend(g.members.values().copied());

@@ -1,5 +1,5 @@
 //! The tree itself: nodes, the id index, insertion, removal, moves, splits and
-//! merges.
+//! collapses.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -7,7 +7,7 @@ use std::hash::Hash;
 use ahash::RandomState;
 
 use crate::geom::{Aabb, Cell};
-use crate::leaf::{Capped, Flat};
+use crate::leaf::{Arena, Capped, Entry, Span};
 use crate::point::Point;
 use crate::Error;
 
@@ -21,9 +21,8 @@ pub(crate) const NONE: u32 = u32::MAX;
 pub const MAX_DEPTH: u8 = 30;
 
 /// The default leaf capacity. Measured on 1M points (uniform, clustered and
-/// real cities; `benches/quadtree.rs`, capacities 8 to 500): 10-NN time is
-/// flat between 16 and 64 and grows past it (a bigger leaf is a longer scan),
-/// while moves and bulk builds favour bigger leaves; 32 is the best overall.
+/// real cities; `benches/quadtree.rs`, capacities 8 to 500): see the crate
+/// docs' cost model for the table and why this value.
 pub const DEFAULT_LEAF_CAPACITY: usize = 32;
 
 /// The largest leaf capacity accepted (a leaf slot is a `u32`; beyond a few
@@ -34,18 +33,64 @@ pub const MAX_LEAF_CAPACITY: usize = 1 << 20;
 pub(crate) enum Kind {
     /// Four children at `first..first + 4`, in [`Cell::quadrant`] order.
     Internal { first: u32 },
-    /// An ordinary leaf, `flats[leaf]`.
-    Flat { leaf: u32 },
+    /// An ordinary leaf and where its points are in the arena.
+    Flat(Span),
     /// A leaf at the depth cap, `capped[leaf]`.
     Capped { leaf: u32 },
 }
 
+/// What a query reads of a node: its bounding box (as `f32`, rounded
+/// outwards, so a block of four siblings spans two cache lines) and its kind.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hot {
+    pub lo: [f32; 3],
+    pub hi: [f32; 3],
+    pub kind: Kind,
+}
+
+impl Hot {
+    fn new(b: &Aabb, kind: Kind) -> Hot {
+        let down = |x: f64| {
+            let f = x as f32;
+            if f as f64 > x { f.next_down() } else { f }
+        };
+        let up = |x: f64| {
+            let f = x as f32;
+            if (f as f64) < x { f.next_up() } else { f }
+        };
+        Hot {
+            lo: [down(b.lo[0]), down(b.lo[1]), down(b.lo[2])],
+            hi: [up(b.hi[0]), up(b.hi[1]), up(b.hi[2])],
+            kind,
+        }
+    }
+
+    /// An unused node: never closer than infinity, an empty leaf.
+    const UNUSED: Hot = Hot {
+        lo: [f32::INFINITY; 3],
+        hi: [f32::NEG_INFINITY; 3],
+        kind: Kind::Flat(Span::EMPTY),
+    };
+
+    /// Squared Euclidean distance from `q` to the box: a lower bound on the
+    /// squared chord from `q` to any point of the node.
+    #[inline(always)]
+    pub fn min_chord2(&self, q: &[f64; 3]) -> f64 {
+        let mut s = 0.0;
+        for i in 0..3 {
+            let d = (self.lo[i] as f64 - q[i]).max(q[i] - self.hi[i] as f64).max(0.0);
+            s += d * d;
+        }
+        s
+    }
+}
+
+/// What updates read of a node.
 #[derive(Clone, Debug)]
 pub(crate) struct Node {
     pub cell: Cell,
     pub parent: u32,
     pub depth: u8,
-    pub kind: Kind,
     /// Points in this subtree.
     pub count: usize,
 }
@@ -75,13 +120,11 @@ pub(crate) struct Loc {
 #[derive(Clone)]
 pub struct QuadTree<T> {
     pub(crate) capacity: usize,
+    /// Parallel to `hot`.
     pub(crate) nodes: Vec<Node>,
-    /// The 3-D box of each node's cell, parallel to `nodes` (so a node's four
-    /// children have their boxes side by side).
-    pub(crate) boxes: Vec<Aabb>,
+    pub(crate) hot: Vec<Hot>,
     pub(crate) free_blocks: Vec<u32>,
-    pub(crate) flats: Vec<Flat<T>>,
-    pub(crate) free_flats: Vec<u32>,
+    pub(crate) arena: Arena<T>,
     pub(crate) capped: Vec<Capped<T>>,
     pub(crate) free_capped: Vec<u32>,
     pub(crate) index: HashMap<T, Loc, RandomState>,
@@ -114,28 +157,17 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     }
 
     pub(crate) fn empty(capacity: usize) -> QuadTree<T> {
-        let mut t = QuadTree {
+        QuadTree {
             capacity,
-            nodes: Vec::new(),
-            boxes: Vec::new(),
+            nodes: vec![Node { cell: Cell::WORLD, parent: NONE, depth: 0, count: 0 }],
+            hot: vec![Hot::new(&Cell::WORLD.aabb(), Kind::Flat(Span::EMPTY))],
             free_blocks: Vec::new(),
-            flats: Vec::new(),
-            free_flats: Vec::new(),
+            arena: Arena::new(),
             capped: Vec::new(),
             free_capped: Vec::new(),
             index: HashMap::default(),
             next_seq: 0,
-        };
-        let leaf = t.alloc_flat();
-        t.nodes.push(Node {
-            cell: Cell::WORLD,
-            parent: NONE,
-            depth: 0,
-            kind: Kind::Flat { leaf },
-            count: 0,
-        });
-        t.boxes.push(Cell::WORLD.aabb());
-        t
+        }
     }
 
     /// The leaf capacity: a leaf splits into four when it holds more points
@@ -190,16 +222,14 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// ```
     pub fn insert(&mut self, id: T, p: Point) -> Option<Point> {
         if let Some(&loc) = self.index.get(&id) {
-            let old = self.point_at(&loc);
-            self.move_to(id, loc, p);
-            return Some(old);
+            return Some(self.move_to(id, loc, p));
         }
         let seq = self.next_seq;
         self.next_seq += 1;
         let node = self.descend(0, p);
         let loc = self.add_to_leaf(node, id, p, p.unit(), seq);
         self.index.insert(id, loc);
-        self.add_count(node, NONE, 1);
+        self.add_count(node, NONE);
         self.split_if_needed(node);
         None
     }
@@ -225,8 +255,8 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
 
     #[inline]
     pub(crate) fn point_at(&self, loc: &Loc) -> Point {
-        match self.nodes[loc.node as usize].kind {
-            Kind::Flat { leaf } => self.flats[leaf as usize].pts[loc.slot as usize],
+        match self.hot[loc.node as usize].kind {
+            Kind::Flat(s) => self.arena.entry(&s, loc.slot as usize).pt,
             Kind::Capped { leaf } => self.capped[leaf as usize].groups[loc.slot as usize].pt,
             Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
         }
@@ -235,31 +265,31 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// The leaf below `from` whose cell holds `p`.
     #[inline]
     pub(crate) fn descend(&self, mut node: u32, p: Point) -> u32 {
-        while let Kind::Internal { first } = self.nodes[node as usize].kind {
+        while let Kind::Internal { first } = self.hot[node as usize].kind {
             node = first + self.nodes[node as usize].cell.quadrant(p.lat(), p.lon()) as u32;
         }
         node
     }
 
-    /// Adds a point to a leaf (no split, no index update); returns its location.
+    /// Adds a point to a leaf (no split, no count or index update); returns
+    /// its location.
     #[inline]
     pub(crate) fn add_to_leaf(&mut self, node: u32, id: T, p: Point, u: [f64; 3], seq: u64) -> Loc {
-        let slot = match self.nodes[node as usize].kind {
-            Kind::Flat { leaf } => self.flats[leaf as usize].push(id, p, u, seq),
-            Kind::Capped { leaf } => self.capped[leaf as usize].add(id, p, u, seq),
+        let slot = match &mut self.hot[node as usize].kind {
+            Kind::Flat(s) => self.arena.push(s, Entry { pt: p, seq, id }, u),
+            Kind::Capped { leaf } => self.capped[*leaf as usize].add(id, p, u, seq),
             Kind::Internal { .. } => unreachable!("points are only added to leaves"),
         };
         Loc { node, slot, seq }
     }
 
     /// Takes a point out of its leaf (fixing the index entry of whatever point
-    /// fills its slot); no merge. Returns its position.
+    /// fills its slot); no count update, no collapse. Returns its position.
     pub(crate) fn remove_from_leaf(&mut self, loc: &Loc) -> Point {
-        match self.nodes[loc.node as usize].kind {
-            Kind::Flat { leaf } => {
-                let flat = &mut self.flats[leaf as usize];
-                let p = flat.pts[loc.slot as usize];
-                if let Some(moved) = flat.swap_remove(loc.slot as usize) {
+        match &mut self.hot[loc.node as usize].kind {
+            Kind::Flat(s) => {
+                let p = self.arena.entry(s, loc.slot as usize).pt;
+                if let Some(moved) = self.arena.swap_remove(s, loc.slot as usize) {
                     if let Some(m) = self.index.get_mut(&moved) {
                         m.slot = loc.slot;
                     }
@@ -267,7 +297,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                 p
             }
             Kind::Capped { leaf } => {
-                let c = &mut self.capped[leaf as usize];
+                let c = &mut self.capped[*leaf as usize];
                 let p = c.groups[loc.slot as usize].pt;
                 c.remove(loc.slot, loc.seq);
                 p
@@ -276,33 +306,34 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         }
     }
 
-    /// Moves an id already in the tree.
-    fn move_to(&mut self, id: T, loc: Loc, p: Point) {
-        let node = &self.nodes[loc.node as usize];
-        if node.cell.contains(p.lat(), p.lon()) {
-            match node.kind {
-                Kind::Flat { leaf } => {
+    /// Moves an id already in the tree; returns its old position.
+    fn move_to(&mut self, id: T, loc: Loc, p: Point) -> Point {
+        let n = loc.node as usize;
+        if self.nodes[n].cell.contains(p.lat(), p.lon()) {
+            match self.hot[n].kind {
+                Kind::Flat(s) => {
                     // The common case for a driver's 3-second update.
-                    self.flats[leaf as usize].set(loc.slot as usize, p, p.unit());
-                    return;
+                    let old = self.arena.entry(&s, loc.slot as usize).pt;
+                    self.arena.set(&s, loc.slot as usize, p, p.unit());
+                    return old;
                 }
                 Kind::Capped { leaf } => {
                     let c = &mut self.capped[leaf as usize];
-                    if c.groups[loc.slot as usize].pt == p {
-                        return;
+                    let old = c.groups[loc.slot as usize].pt;
+                    if old != p {
+                        c.remove(loc.slot, loc.seq);
+                        let g = c.add(id, p, p.unit(), loc.seq);
+                        self.index.insert(id, Loc { slot: g, ..loc });
                     }
-                    c.remove(loc.slot, loc.seq);
-                    let g = c.add(id, p, p.unit(), loc.seq);
-                    self.index.insert(id, Loc { slot: g, ..loc });
-                    return;
+                    return old;
                 }
                 Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
             }
         }
-        self.remove_from_leaf(&loc);
+        let old = self.remove_from_leaf(&loc);
         // Re-insert from the nearest ancestor that holds p. Counts change only
         // below it.
-        let mut up = self.nodes[loc.node as usize].parent;
+        let mut up = self.nodes[n].parent;
         while !self.nodes[up as usize].cell.contains(p.lat(), p.lon()) {
             up = self.nodes[up as usize].parent;
         }
@@ -310,17 +341,18 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let target = self.descend(up, p);
         let new_loc = self.add_to_leaf(target, id, p, p.unit(), loc.seq);
         self.index.insert(id, new_loc);
-        self.add_count(target, up, 1);
+        self.add_count(target, up);
         self.split_if_needed(target);
         self.collapse_above(loc.node, up);
+        old
     }
 
-    /// Adds `delta` to the counts from `node` up to, not including, `stop`.
+    /// Adds one to the counts from `node` up to, not including, `stop`.
     #[inline]
-    fn add_count(&mut self, mut node: u32, stop: u32, delta: usize) {
+    fn add_count(&mut self, mut node: u32, stop: u32) {
         while node != stop {
             let n = &mut self.nodes[node as usize];
-            n.count += delta;
+            n.count += 1;
             node = n.parent;
         }
     }
@@ -340,7 +372,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// hysteresis that keeps a leaf hovering at the capacity from splitting
     /// and merging on every update.
     #[inline]
-    fn merge_threshold(&self) -> usize {
+    pub(crate) fn merge_threshold(&self) -> usize {
         (self.capacity / 2).max(1)
     }
 
@@ -362,55 +394,48 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
 
     /// Turns internal `node` into one ordinary leaf holding its whole subtree.
     fn collapse(&mut self, node: u32) {
-        let Kind::Internal { first } = self.nodes[node as usize].kind else { return };
-        let leaf = self.alloc_flat();
-        self.flats[leaf as usize].reserve(self.nodes[node as usize].count);
-        self.drain_into(first, node, leaf);
-        self.nodes[node as usize].kind = Kind::Flat { leaf };
+        let Kind::Internal { first } = self.hot[node as usize].kind else { return };
+        let mut points: Vec<(Entry<T>, [f64; 3])> = Vec::with_capacity(self.nodes[node as usize].count);
+        self.drain(first, &mut points);
+        let span = self.arena.fill(points.iter().copied());
+        for (slot, (e, _)) in points.iter().enumerate() {
+            if let Some(loc) = self.index.get_mut(&e.id) {
+                *loc = Loc { node, slot: slot as u32, seq: e.seq };
+            }
+        }
+        self.hot[node as usize].kind = Kind::Flat(span);
     }
 
-    /// Moves every point of the block of children at `first` (and below) into
-    /// flat leaf `leaf` of node `node`, freeing the block and all below it.
-    fn drain_into(&mut self, first: u32, node: u32, leaf: u32) {
+    /// Takes every point out of the block of children at `first` (and below),
+    /// freeing the block and everything below it.
+    fn drain(&mut self, first: u32, out: &mut Vec<(Entry<T>, [f64; 3])>) {
         for c in first..first + 4 {
-            match self.nodes[c as usize].kind {
-                Kind::Internal { first: f } => self.drain_into(f, node, leaf),
-                Kind::Flat { leaf: l } => {
-                    let mut old = std::mem::replace(&mut self.flats[l as usize], Flat::new());
-                    for i in 0..old.len() {
-                        let seq = old.seqs[i];
-                        let slot =
-                            self.flats[leaf as usize].push(old.ids[i], old.pts[i], old.unit(i), seq);
-                        if let Some(loc) = self.index.get_mut(&old.ids[i]) {
-                            *loc = Loc { node, slot, seq };
-                        }
+            match self.hot[c as usize].kind {
+                Kind::Internal { first: f } => self.drain(f, out),
+                Kind::Flat(mut s) => {
+                    for i in 0..s.len as usize {
+                        out.push((*self.arena.entry(&s, i), self.arena.unit(&s, i)));
                     }
-                    // Keep the arrays' allocation for a future leaf.
-                    old.clear();
-                    self.flats[l as usize] = old;
-                    self.free_flats.push(l);
+                    self.arena.release(&mut s);
                 }
-                Kind::Capped { leaf: l } => {
-                    let old = std::mem::replace(&mut self.capped[l as usize], Capped::new());
+                Kind::Capped { leaf } => {
+                    let old = std::mem::replace(&mut self.capped[leaf as usize], Capped::new());
                     for g in old.live_groups() {
                         for (&seq, &id) in &g.members {
-                            let slot = self.flats[leaf as usize].push(id, g.pt, g.u, seq);
-                            if let Some(loc) = self.index.get_mut(&id) {
-                                *loc = Loc { node, slot, seq };
-                            }
+                            out.push((Entry { pt: g.pt, seq, id }, g.u));
                         }
                     }
-                    self.free_capped.push(l);
+                    self.free_capped.push(leaf);
                 }
             }
-            self.boxes[c as usize] = Aabb::EMPTY;
+            self.hot[c as usize] = Hot::UNUSED;
         }
         self.free_blocks.push(first);
     }
 
-    fn leaf_len(&self, node: u32) -> Option<usize> {
-        match self.nodes[node as usize].kind {
-            Kind::Flat { leaf } => Some(self.flats[leaf as usize].len()),
+    pub(crate) fn leaf_len(&self, node: u32) -> Option<usize> {
+        match self.hot[node as usize].kind {
+            Kind::Flat(s) => Some(s.len as usize),
             Kind::Capped { leaf } => Some(self.capped[leaf as usize].len()),
             Kind::Internal { .. } => None,
         }
@@ -419,26 +444,22 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Splits `node` (and, recursively, any child still over capacity) if it
     /// is an ordinary leaf holding more than the capacity.
     pub(crate) fn split_if_needed(&mut self, node: u32) {
-        let Kind::Flat { leaf } = self.nodes[node as usize].kind else { return };
-        if self.flats[leaf as usize].len() <= self.capacity {
+        let Kind::Flat(mut s) = self.hot[node as usize].kind else { return };
+        if (s.len as usize) <= self.capacity {
             return;
         }
         let first = self.alloc_children(node);
-        let old = std::mem::replace(&mut self.flats[leaf as usize], Flat::new());
-        self.free_flats.push(leaf);
         let cell = self.nodes[node as usize].cell;
-        for i in 0..old.len() {
-            let p = old.pts[i];
-            let child = first + cell.quadrant(p.lat(), p.lon()) as u32;
-            let loc = self.add_to_leaf(child, old.ids[i], p, old.unit(i), old.seqs[i]);
-            if let Some(l) = self.index.get_mut(&old.ids[i]) {
+        for i in 0..s.len as usize {
+            let e = *self.arena.entry(&s, i);
+            let u = self.arena.unit(&s, i);
+            let child = first + cell.quadrant(e.pt.lat(), e.pt.lon()) as u32;
+            let loc = self.add_to_leaf(child, e.id, e.pt, u, e.seq);
+            if let Some(l) = self.index.get_mut(&e.id) {
                 *l = loc;
             }
         }
-        // Reuse the old arrays' allocation for a future leaf.
-        let mut old = old;
-        old.clear();
-        self.flats[leaf as usize] = old;
+        self.arena.release(&mut s);
         for c in first..first + 4 {
             self.nodes[c as usize].count = self.leaf_len(c).unwrap_or(0);
             self.split_if_needed(c);
@@ -446,7 +467,8 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     }
 
     /// Allocates the four children of leaf `node` (empty leaves) and makes
-    /// `node` internal; returns the first child.
+    /// `node` internal (its own points, if any, are the caller's to move);
+    /// returns the first child.
     pub(crate) fn alloc_children(&mut self, node: u32) -> u32 {
         let parent = &self.nodes[node as usize];
         let (cell, depth) = (parent.cell, parent.depth + 1);
@@ -455,14 +477,8 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             None => {
                 let f = self.nodes.len() as u32;
                 for _ in 0..4 {
-                    self.nodes.push(Node {
-                        cell,
-                        parent: NONE,
-                        depth: 0,
-                        kind: Kind::Internal { first: NONE },
-                        count: 0,
-                    });
-                    self.boxes.push(Aabb::EMPTY);
+                    self.nodes.push(Node { cell, parent: NONE, depth: 0, count: 0 });
+                    self.hot.push(Hot::UNUSED);
                 }
                 f
             }
@@ -471,24 +487,14 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             let kind = if depth >= MAX_DEPTH {
                 Kind::Capped { leaf: self.alloc_capped() }
             } else {
-                Kind::Flat { leaf: self.alloc_flat() }
+                Kind::Flat(Span::EMPTY)
             };
             let c = cell.child(q as usize);
-            self.nodes[(first + q) as usize] = Node { cell: c, parent: node, depth, kind, count: 0 };
-            self.boxes[(first + q) as usize] = c.aabb();
+            self.nodes[(first + q) as usize] = Node { cell: c, parent: node, depth, count: 0 };
+            self.hot[(first + q) as usize] = Hot::new(&c.aabb(), kind);
         }
-        self.nodes[node as usize].kind = Kind::Internal { first };
+        self.hot[node as usize].kind = Kind::Internal { first };
         first
-    }
-
-    pub(crate) fn alloc_flat(&mut self) -> u32 {
-        match self.free_flats.pop() {
-            Some(l) => l,
-            None => {
-                self.flats.push(Flat::new());
-                (self.flats.len() - 1) as u32
-            }
-        }
     }
 
     pub(crate) fn alloc_capped(&mut self) -> u32 {
@@ -506,14 +512,13 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let mut s = Stats::default();
         let mut stack = vec![0u32];
         while let Some(n) = stack.pop() {
-            let node = &self.nodes[n as usize];
             s.nodes += 1;
-            s.max_depth = s.max_depth.max(node.depth as usize);
-            match node.kind {
+            s.max_depth = s.max_depth.max(self.nodes[n as usize].depth as usize);
+            match self.hot[n as usize].kind {
                 Kind::Internal { first } => stack.extend(first..first + 4),
-                Kind::Flat { leaf } => {
+                Kind::Flat(sp) => {
                     s.leaves += 1;
-                    s.max_leaf_len = s.max_leaf_len.max(self.flats[leaf as usize].len());
+                    s.max_leaf_len = s.max_leaf_len.max(sp.len as usize);
                 }
                 Kind::Capped { leaf } => {
                     let len = self.capped[leaf as usize].len();
@@ -552,8 +557,9 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
         assert_eq!(self.nodes[0].parent, NONE);
         while let Some(n) = stack.pop() {
             let node = &self.nodes[n as usize];
-            assert_eq!(self.boxes[n as usize], node.cell.aabb(), "box of node {n}");
-            match node.kind {
+            assert_eq!(self.hot[n as usize].lo, Hot::new(&node.cell.aabb(), Kind::Flat(Span::EMPTY)).lo);
+            assert_eq!(self.hot[n as usize].hi, Hot::new(&node.cell.aabb(), Kind::Flat(Span::EMPTY)).hi);
+            match self.hot[n as usize].kind {
                 Kind::Internal { first } => {
                     for q in 0..4u32 {
                         let c = &self.nodes[(first + q) as usize];
@@ -571,17 +577,18 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
                         node.count
                     );
                 }
-                Kind::Flat { leaf } => {
+                Kind::Flat(s) => {
                     assert!(node.depth < MAX_DEPTH);
-                    let f = &self.flats[leaf as usize];
-                    assert!(f.len() <= self.capacity, "leaf over capacity: {}", f.len());
-                    assert_eq!(node.count, f.len());
-                    for i in 0..f.len() {
-                        let p = f.pts[i];
+                    assert!(s.len as usize <= self.capacity, "leaf over capacity: {}", s.len);
+                    assert!(s.len as usize <= s.cap());
+                    assert_eq!(node.count, s.len as usize);
+                    for i in 0..s.len as usize {
+                        let e = self.arena.entry(&s, i);
+                        let p = e.pt;
                         assert!(node.cell.contains(p.lat(), p.lon()), "{p:?} outside {:?}", node.cell);
-                        assert_eq!(f.unit(i), p.unit());
-                        let loc = self.index[&f.ids[i]];
-                        assert_eq!(loc, Loc { node: n, slot: i as u32, seq: f.seqs[i] });
+                        assert_eq!(self.arena.unit(&s, i), p.unit());
+                        let loc = self.index[&e.id];
+                        assert_eq!(loc, Loc { node: n, slot: i as u32, seq: e.seq });
                         seen += 1;
                     }
                 }
