@@ -1,10 +1,11 @@
 //! Bulk construction.
 //!
-//! All points are partitioned top-down: a node's points are split into its
-//! four quadrants with one counting pass and one stable scatter, and a node
-//! becomes a leaf as soon as it holds at most the leaf capacity (or reaches the
-//! depth cap). Each point is touched once per level and every leaf is filled
-//! in one go, instead of one descent and a cascade of splits per point.
+//! Each point gets its path from the root to the depth cap as a Z-order key
+//! (two bits per level); the keys are radix-sorted a byte (four levels) at a
+//! time, top down, stopping in any bucket small enough to be a leaf. Then
+//! every node's points are one contiguous run, its children are found by
+//! binary search, and every leaf is filled in one go: no descent and no
+//! cascade of splits per point.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -13,7 +14,7 @@ use ahash::RandomState;
 
 use crate::point::Point;
 use crate::leaf::Entry;
-use crate::tree::{Kind, Loc, QuadTree, MAX_DEPTH};
+use crate::tree::{Kind, QuadTree, MAX_DEPTH};
 use crate::Error;
 
 impl<T: Copy + Eq + Hash> QuadTree<T> {
@@ -83,71 +84,58 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Builds from `items`, whose position is their insertion number; fails
     /// (leaving a half-built tree) on a repeated id.
     fn try_build(&mut self, items: &[(T, Point)]) -> Result<(), ()> {
-        let units: Vec<[f64; 3]> = items.iter().map(|(_, p)| p.unit()).collect();
-        let mut order: Vec<u32> = (0..items.len() as u32).collect();
-        let mut scratch: Vec<u32> = vec![0; items.len()];
+        let mut recs: Vec<(u64, u32)> =
+            items.iter().enumerate().map(|(i, (_, p))| (path_key(p), i as u32)).collect();
+        let mut scratch = vec![(0u64, 0u32); recs.len()];
+        radix_sort(&mut recs, &mut scratch, 56, self.capacity);
+        drop(scratch);
         self.index.reserve(items.len());
         let base = self.next_seq;
         self.next_seq += items.len() as u64;
-        let mut ctx = Ctx { items, units: &units, base };
-        self.build_node(0, &mut order, &mut scratch, &mut ctx)
+        self.build_range(0, &recs, items, base)
     }
 
-    fn build_node(
-        &mut self,
-        node: u32,
-        idx: &mut [u32],
-        scratch: &mut [u32],
-        ctx: &mut Ctx<'_, T>,
-    ) -> Result<(), ()> {
+    /// Makes `node` the root of a subtree holding `recs` (sorted by path key
+    /// as far as needed, see [`radix_sort`]).
+    fn build_range(&mut self, node: u32, recs: &[(u64, u32)], items: &[(T, Point)], base: u64) -> Result<(), ()> {
         let depth = self.nodes[node as usize].depth;
-        self.nodes[node as usize].count = idx.len();
-        if idx.len() <= self.capacity || depth >= MAX_DEPTH {
-            return self.fill_leaf(node, idx, ctx);
+        self.nodes[node as usize].count = recs.len();
+        if recs.len() <= self.capacity || depth >= MAX_DEPTH {
+            return self.fill_leaf(node, recs, items, base);
         }
-        let cell = self.nodes[node as usize].cell;
-        // Stable four-way partition by quadrant.
-        let mut counts = [0usize; 4];
-        for &i in idx.iter() {
-            let p = ctx.items[i as usize].1;
-            counts[cell.quadrant(p.lat(), p.lon())] += 1;
-        }
-        let mut offs = [0, counts[0], counts[0] + counts[1], counts[0] + counts[1] + counts[2]];
-        let starts = offs;
-        for &i in idx.iter() {
-            let p = ctx.items[i as usize].1;
-            let q = cell.quadrant(p.lat(), p.lon());
-            scratch[offs[q]] = i;
-            offs[q] += 1;
-        }
-        idx.copy_from_slice(&scratch[..idx.len()]);
         let first = self.alloc_children(node);
-        for q in 0..4 {
-            let (s, e) = (starts[q], starts[q] + counts[q]);
-            self.build_node(first + q as u32, &mut idx[s..e], &mut scratch[s..e], ctx)?;
-        }
-        Ok(())
+        let shift = quadrant_shift(depth);
+        let q = |r: &(u64, u32)| (r.0 >> shift) & 3;
+        let (a, b, c) = (
+            recs.partition_point(|r| q(r) < 1),
+            recs.partition_point(|r| q(r) < 2),
+            recs.partition_point(|r| q(r) < 3),
+        );
+        self.build_range(first, &recs[..a], items, base)?;
+        self.build_range(first + 1, &recs[a..b], items, base)?;
+        self.build_range(first + 2, &recs[b..c], items, base)?;
+        self.build_range(first + 3, &recs[c..], items, base)
     }
 
-    fn fill_leaf(&mut self, node: u32, idx: &[u32], ctx: &mut Ctx<'_, T>) -> Result<(), ()> {
+    fn fill_leaf(&mut self, node: u32, recs: &[(u64, u32)], items: &[(T, Point)], base: u64) -> Result<(), ()> {
         match self.hot[node as usize].kind {
             Kind::Flat(_) => {
-                let span = self.arena.fill(idx.iter().map(|&i| {
-                    let (id, pt) = ctx.items[i as usize];
-                    (Entry { pt, seq: ctx.base + i as u64, id }, ctx.units[i as usize])
+                let span = self.arena.fill(recs.iter().map(|&(_, i)| {
+                    let (id, pt) = items[i as usize];
+                    (Entry { pt, seq: base + i as u64, id }, pt.unit())
                 }));
                 self.hot[node as usize].kind = Kind::Flat(span);
-                for (slot, &i) in idx.iter().enumerate() {
-                    let loc = Loc { node, slot: slot as u32, seq: ctx.base + i as u64 };
-                    if self.index.insert(ctx.items[i as usize].0, loc).is_some() {
+                for (slot, &(_, i)) in recs.iter().enumerate() {
+                    let loc = self.make_loc(node, slot as u32, base + i as u64);
+                    if self.index.insert(items[i as usize].0, loc).is_some() {
                         return Err(());
                     }
                 }
             }
             _ => {
-                for &i in idx {
-                    let (id, p) = ctx.items[i as usize];
-                    let loc = self.add_to_leaf(node, id, p, ctx.units[i as usize], ctx.base + i as u64);
+                for &(_, i) in recs {
+                    let (id, p) = items[i as usize];
+                    let loc = self.add_to_leaf(node, id, p, p.unit(), base + i as u64);
                     if self.index.insert(id, loc).is_some() {
                         return Err(());
                     }
@@ -158,10 +146,94 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     }
 }
 
-struct Ctx<'a, T> {
-    items: &'a [(T, Point)],
-    units: &'a [[f64; 3]],
-    base: u64,
+/// Cells per axis at the depth cap.
+const GRID: u64 = 1 << MAX_DEPTH;
+
+/// The index `k` of the depth-cap row (or column) holding `v`: the one with
+/// `lo + k·step <= v < lo + (k+1)·step`, clamped so that the world's north
+/// and east edges fall in the last. The boundaries are exact in `f64` (see
+/// [`Cell::from_key`](crate::geom::Cell::from_key)), and every cell's
+/// midpoint is one of them, so bit `29 - d` of `k` is exactly the comparison
+/// `v >= mid` that [`QuadTree::descend`] makes at depth `d`.
+fn grid_index(v: f64, lo: f64, span: f64) -> u64 {
+    let step = span / GRID as f64;
+    let bound = |k: u64| lo + k as f64 * step;
+    let mut k = (((v - lo) / step) as u64).min(GRID - 1);
+    while k > 0 && v < bound(k) {
+        k -= 1;
+    }
+    while k < GRID - 1 && v >= bound(k + 1) {
+        k += 1;
+    }
+    k
+}
+
+/// Spreads the low 32 bits of `x` to the even bit positions.
+fn spread(mut x: u64) -> u64 {
+    x &= 0xFFFF_FFFF;
+    x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF;
+    x = (x | (x << 8)) & 0x00FF_00FF_00FF_00FF;
+    x = (x | (x << 4)) & 0x0F0F_0F0F_0F0F_0F0F;
+    x = (x | (x << 2)) & 0x3333_3333_3333_3333;
+    (x | (x << 1)) & 0x5555_5555_5555_5555
+}
+
+/// A point's path from the root to the depth cap as a Z-order key: two bits
+/// per level, (north, east) = the child quadrant, most significant first,
+/// shifted to the top of the word (bits 4..64).
+fn path_key(p: &Point) -> u64 {
+    let ilat = grid_index(p.lat(), -90.0, 180.0);
+    let ilon = grid_index(p.lon(), -180.0, 360.0);
+    ((spread(ilat) << 1) | spread(ilon)) << 4
+}
+
+/// Where the quadrant bits of depth `d` sit in a [`path_key`].
+#[inline]
+fn quadrant_shift(d: u8) -> u32 {
+    2 * (MAX_DEPTH as u32 - 1 - d as u32) + 4
+}
+
+/// Most-significant-digit radix sort of `(key, index)` records by key, a byte
+/// (four tree levels) at a time from bit `shift` down, stably (so each leaf
+/// keeps insertion order). A bucket of at most `cap` records is left as it
+/// is: it will be one leaf, or lie inside one, so its order does not matter.
+fn radix_sort(recs: &mut [(u64, u32)], scratch: &mut [(u64, u32)], shift: u32, cap: usize) {
+    if recs.len() <= cap {
+        return;
+    }
+    let mut counts = [0usize; 256];
+    for r in recs.iter() {
+        counts[((r.0 >> shift) & 255) as usize] += 1;
+    }
+    let mut starts = [0usize; 256];
+    let mut acc = 0;
+    for (s, &c) in starts.iter_mut().zip(&counts) {
+        *s = acc;
+        acc += c;
+    }
+    // All in one bucket (a cluster): no need to move anything at this digit.
+    if counts.iter().any(|&c| c == recs.len()) {
+        if shift > 0 {
+            radix_sort(recs, scratch, shift - 8, cap);
+        }
+        return;
+    }
+    let mut next = starts;
+    for &r in recs.iter() {
+        let b = ((r.0 >> shift) & 255) as usize;
+        scratch[next[b]] = r;
+        next[b] += 1;
+    }
+    recs.copy_from_slice(scratch);
+    if shift == 0 {
+        return;
+    }
+    for b in 0..256 {
+        let (s, e) = (starts[b], starts[b] + counts[b]);
+        if e - s > cap {
+            radix_sort(&mut recs[s..e], &mut scratch[s..e], shift - 8, cap);
+        }
+    }
 }
 
 impl<T: Copy + Eq + Hash> FromIterator<(T, Point)> for QuadTree<T> {
@@ -181,6 +253,42 @@ impl<T: Copy + Eq + Hash> Extend<(T, Point)> for QuadTree<T> {
         } else {
             for (id, p) in iter {
                 self.insert(id, p);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geom::Cell;
+
+    /// The key's quadrant bits agree with descending by comparisons, at every
+    /// depth, including points exactly on and one ulp beside cell edges.
+    #[test]
+    fn path_key_follows_descent() {
+        let mut lats = vec![-90.0, 90.0, 0.0, 45.0, -45.0, 12.345678901234, 89.99999999999];
+        let mut lons = vec![-180.0, 180.0, 0.0, 90.0, -90.0, 179.9999999999, -0.0000001];
+        for d in [1u32, 2, 7, 19, 29, 30] {
+            let h = 180.0 / (1u64 << d) as f64;
+            let w = 360.0 / (1u64 << d) as f64;
+            for k in [1u64, 3, 5] {
+                let (a, b) = (-90.0 + k as f64 * h, -180.0 + k as f64 * w);
+                lats.extend([a, a.next_down(), a.next_up()]);
+                lons.extend([b, b.next_down(), b.next_up()]);
+            }
+        }
+        for &lat in &lats {
+            for &lon in &lons {
+                let Ok(p) = Point::new(lat, lon) else { continue };
+                let key = path_key(&p);
+                let mut cell = Cell::WORLD;
+                for d in 0..MAX_DEPTH {
+                    let q = cell.quadrant(p.lat(), p.lon());
+                    assert_eq!(((key >> quadrant_shift(d)) & 3) as usize, q, "{lat} {lon} depth {d}");
+                    cell = cell.child(q);
+                }
+                assert!(cell.contains(p.lat(), p.lon()));
             }
         }
     }

@@ -25,6 +25,27 @@ pub(crate) struct Cell {
 impl Cell {
     pub const WORLD: Cell = Cell { lat_lo: -90.0, lat_hi: 90.0, lon_lo: -180.0, lon_hi: 180.0 };
 
+    /// The cell at `depth` whose south-west corner is `ilat`, `ilon` cell
+    /// heights and widths from the world's. Every bound is a multiple of
+    /// 45·2^-28 degrees below 2^8 in magnitude, hence exact in `f64`, and
+    /// equal to the bound reached by halving.
+    #[inline]
+    pub fn from_key(depth: u8, ilat: u32, ilon: u32) -> Cell {
+        let scale = (1u64 << depth) as f64;
+        let (h, w) = (180.0 / scale, 360.0 / scale);
+        let lat_lo = -90.0 + ilat as f64 * h;
+        let lon_lo = -180.0 + ilon as f64 * w;
+        Cell { lat_lo, lat_hi: lat_lo + h, lon_lo, lon_hi: lon_lo + w }
+    }
+
+    /// The inverse of [`Cell::from_key`] for a cell at `depth`.
+    #[inline]
+    pub fn key(&self, depth: u8) -> (u32, u32) {
+        let scale = (1u64 << depth) as f64;
+        // (lat_lo + 90) / 180 is exactly k / 2^depth, so this is exact.
+        (((self.lat_lo + 90.0) / 180.0 * scale) as u32, ((self.lon_lo + 180.0) / 360.0 * scale) as u32)
+    }
+
     #[inline]
     pub fn mid_lat(&self) -> f64 {
         (self.lat_lo + self.lat_hi) * 0.5
@@ -133,6 +154,20 @@ mod tests {
             v = v.iter().flat_map(|c| (0..4).map(move |q| c.child(q))).collect();
         }
         v
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        let mut v = vec![(Cell::WORLD, 0u8)];
+        for d in 0..30u8 {
+            // Follow a zig-zag path down to the depth cap.
+            let (c, _) = v[v.len() - 1];
+            v.push((c.child((d as usize * 7) % 4), d + 1));
+        }
+        for (c, d) in v {
+            let (a, b) = c.key(d);
+            assert_eq!(Cell::from_key(d, a, b), c, "depth {d}");
+        }
     }
 
     #[test]

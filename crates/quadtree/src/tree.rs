@@ -96,13 +96,25 @@ pub(crate) struct Node {
 }
 
 /// Where an id lives: its leaf node, its slot there (for a capped leaf, its
-/// group) and its insertion number.
+/// group) and its insertion number; plus a copy of what a move needs to stay
+/// in place, so that a driver's update costs one hash probe and the writes:
+/// the leaf's region in the arena (`off`, `class`) and its cell (`depth`,
+/// `ilat`, `ilon`: see [`Cell::from_key`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Loc {
+    pub seq: u64,
     pub node: u32,
     pub slot: u32,
-    pub seq: u64,
+    pub off: u32,
+    pub ilat: u32,
+    pub ilon: u32,
+    /// The region's size class, or [`CAPPED`] for a capped leaf.
+    pub class: u8,
+    pub depth: u8,
 }
+
+/// `Loc::class` of an id in a capped leaf.
+pub(crate) const CAPPED: u8 = u8::MAX - 1;
 
 /// A dynamic geo index over latitude/longitude: a region quadtree whose leaves
 /// hold at most [`leaf_capacity`](QuadTree::leaf_capacity) points, with an
@@ -262,6 +274,31 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         }
     }
 
+    /// The location of `slot` in leaf `node`, with the leaf's current region.
+    #[inline]
+    pub(crate) fn make_loc(&self, node: u32, slot: u32, seq: u64) -> Loc {
+        let n = &self.nodes[node as usize];
+        let (ilat, ilon) = n.cell.key(n.depth);
+        let (off, class) = match self.hot[node as usize].kind {
+            Kind::Flat(s) => (s.off, s.class),
+            _ => (0, CAPPED),
+        };
+        Loc { seq, node, slot, off, ilat, ilon, class, depth: n.depth }
+    }
+
+    /// After a leaf moved to another region of the arena: points every id in
+    /// it at the new region.
+    fn refresh_region(&mut self, node: u32) {
+        if let Kind::Flat(s) = self.hot[node as usize].kind {
+            for e in self.arena.entries(&s) {
+                if let Some(l) = self.index.get_mut(&e.id) {
+                    l.off = s.off;
+                    l.class = s.class;
+                }
+            }
+        }
+    }
+
     /// The leaf below `from` whose cell holds `p`.
     #[inline]
     pub(crate) fn descend(&self, mut node: u32, p: Point) -> u32 {
@@ -271,16 +308,23 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         node
     }
 
-    /// Adds a point to a leaf (no split, no count or index update); returns
-    /// its location.
+    /// Adds a point to a leaf (no split, no count update, and no index entry
+    /// for it: the caller inserts the returned location); returns its location.
     #[inline]
     pub(crate) fn add_to_leaf(&mut self, node: u32, id: T, p: Point, u: [f64; 3], seq: u64) -> Loc {
-        let slot = match &mut self.hot[node as usize].kind {
-            Kind::Flat(s) => self.arena.push(s, Entry { pt: p, seq, id }, u),
-            Kind::Capped { leaf } => self.capped[*leaf as usize].add(id, p, u, seq),
+        let (slot, moved) = match &mut self.hot[node as usize].kind {
+            Kind::Flat(s) => {
+                let before = s.off;
+                let slot = self.arena.push(s, Entry { pt: p, seq, id }, u);
+                (slot, s.off != before || slot == 0)
+            }
+            Kind::Capped { leaf } => (self.capped[*leaf as usize].add(id, p, u, seq), false),
             Kind::Internal { .. } => unreachable!("points are only added to leaves"),
         };
-        Loc { node, slot, seq }
+        if moved {
+            self.refresh_region(node);
+        }
+        self.make_loc(node, slot, seq)
     }
 
     /// Takes a point out of its leaf (fixing the index entry of whatever point
@@ -289,10 +333,14 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         match &mut self.hot[loc.node as usize].kind {
             Kind::Flat(s) => {
                 let p = self.arena.entry(s, loc.slot as usize).pt;
+                let before = (s.off, s.class);
                 if let Some(moved) = self.arena.swap_remove(s, loc.slot as usize) {
                     if let Some(m) = self.index.get_mut(&moved) {
                         m.slot = loc.slot;
                     }
+                }
+                if (s.off, s.class) != before {
+                    self.refresh_region(loc.node);
                 }
                 p
             }
@@ -309,6 +357,14 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Moves an id already in the tree; returns its old position.
     fn move_to(&mut self, id: T, loc: Loc, p: Point) -> Point {
         let n = loc.node as usize;
+        if loc.class != CAPPED && Cell::from_key(loc.depth, loc.ilat, loc.ilon).contains(p.lat(), p.lon()) {
+            // The common case for a driver's 3-second update: everything needed
+            // is in `loc`, no node is read.
+            let s = Span { off: loc.off, len: loc.slot + 1, class: loc.class };
+            let old = self.arena.entry(&s, loc.slot as usize).pt;
+            self.arena.set(&s, loc.slot as usize, p, p.unit());
+            return old;
+        }
         if self.nodes[n].cell.contains(p.lat(), p.lon()) {
             match self.hot[n].kind {
                 Kind::Flat(s) => {
@@ -398,12 +454,13 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let mut points: Vec<(Entry<T>, [f64; 3])> = Vec::with_capacity(self.nodes[node as usize].count);
         self.drain(first, &mut points);
         let span = self.arena.fill(points.iter().copied());
+        self.hot[node as usize].kind = Kind::Flat(span);
         for (slot, (e, _)) in points.iter().enumerate() {
+            let new = self.make_loc(node, slot as u32, e.seq);
             if let Some(loc) = self.index.get_mut(&e.id) {
-                *loc = Loc { node, slot: slot as u32, seq: e.seq };
+                *loc = new;
             }
         }
-        self.hot[node as usize].kind = Kind::Flat(span);
     }
 
     /// Takes every point out of the block of children at `first` (and below),
@@ -588,7 +645,9 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
                         assert!(node.cell.contains(p.lat(), p.lon()), "{p:?} outside {:?}", node.cell);
                         assert_eq!(self.arena.unit(&s, i), p.unit());
                         let loc = self.index[&e.id];
-                        assert_eq!(loc, Loc { node: n, slot: i as u32, seq: e.seq });
+                        assert_eq!(loc, self.make_loc(n, i as u32, e.seq));
+                        assert_eq!((loc.off, loc.class), (s.off, s.class));
+                        assert_eq!(Cell::from_key(loc.depth, loc.ilat, loc.ilon), node.cell);
                         seen += 1;
                     }
                 }
@@ -600,7 +659,7 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
                         for (&seq, id) in &grp.members {
                             assert!(node.cell.contains(grp.pt.lat(), grp.pt.lon()));
                             let loc = self.index[id];
-                            assert_eq!(loc, Loc { node: n, slot: g as u32, seq });
+                            assert_eq!(loc, self.make_loc(n, g as u32, seq));
                             len += 1;
                         }
                     }
