@@ -76,6 +76,12 @@ impl<T: Copy> Arena<T> {
         Arena { coords: Vec::new(), entries: Vec::new(), free: Vec::new() }
     }
 
+    /// Room for `slots` more slots without reallocating.
+    pub fn reserve(&mut self, slots: usize) {
+        self.entries.reserve_exact(slots);
+        self.coords.reserve_exact(3 * slots);
+    }
+
     /// The class whose regions hold `n` points.
     pub fn class_for(n: usize) -> u8 {
         (n.max(1 << MIN_CLASS).next_power_of_two().trailing_zeros()) as u8
