@@ -20,12 +20,21 @@ use crate::Error;
 /// covers a default leaf (32) in one chunk.
 const SCAN_CHUNK: usize = 64;
 
-/// A candidate answer ordered by (squared chord, insertion number).
+/// A candidate answer ordered by (squared chord, insertion number); `who`
+/// finds its id once it is known to be an answer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cand<T> {
     pub d2: f64,
     pub seq: u64,
-    pub id: T,
+    pub who: Who<T>,
+}
+
+/// Where a candidate's id is: an arena slot (read at the end, so a scan never
+/// touches the ids of points that lose) or the id itself.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Who<T> {
+    Slot(u32),
+    Id(T),
 }
 
 impl<T> PartialEq for Cand<T> {
@@ -65,8 +74,8 @@ impl<T> KBest<T> {
     /// Offers a candidate (the caller has checked `d2 <= self.worst`);
     /// returns whether it was taken.
     #[inline]
-    pub fn offer(&mut self, d2: f64, seq: u64, id: T) -> bool {
-        let c = Cand { d2, seq, id };
+    pub fn offer(&mut self, d2: f64, seq: u64, who: Who<T>) -> bool {
+        let c = Cand { d2, seq, who };
         if self.heap.len() < self.k {
             self.heap.push(c);
         } else if let Some(mut top) = self.heap.peek_mut() {
@@ -112,7 +121,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     pub fn nearest(&self, p: Point, k: usize) -> Vec<(T, f64)> {
         self.knn(p, k, f64::INFINITY)
             .into_iter()
-            .map(|c| (c.id, chord2_to_m(c.d2)))
+            .map(|c| (self.id_of(c.who), chord2_to_m(c.d2)))
             .collect()
     }
 
@@ -127,7 +136,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let mut out: Vec<(T, f64)> = self
             .knn(p, k, m_to_chord2_bound(radius_m))
             .into_iter()
-            .map(|c| (c.id, chord2_to_m(c.d2)))
+            .map(|c| (self.id_of(c.who), chord2_to_m(c.d2)))
             .collect();
         // The chord bound is a hair generous; the answer is exactly those
         // whose reported distance is <= radius_m, and they are a prefix.
@@ -135,6 +144,14 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             out.pop();
         }
         Ok(out)
+    }
+
+    #[inline]
+    pub(crate) fn id_of(&self, who: Who<T>) -> T {
+        match who {
+            Who::Slot(i) => self.arena.entries[i as usize].id,
+            Who::Id(id) => id,
+        }
     }
 
     pub(crate) fn knn(&self, p: Point, k: usize, limit: f64) -> Vec<Cand<T>> {
@@ -197,8 +214,7 @@ fn sort4(a: &mut [(f64, u32); 4]) {
 
 #[inline]
 fn scan_flat<T: Copy>(arena: &Arena<T>, s: &Span, q: &[f64; 3], best: &mut KBest<T>) {
-    let (xs, ys, zs) = arena.xyz(s);
-    let entries = arena.entries(s);
+    let [xs, ys, zs, seqs] = arena.lanes(s);
     let mut buf = [0.0f64; SCAN_CHUNK];
     let mut start = 0;
     while start < xs.len() {
@@ -212,9 +228,9 @@ fn scan_flat<T: Copy>(arena: &Arena<T>, s: &Span, q: &[f64; 3], best: &mut KBest
             let dz = q[2] - z;
             *d = dx * dx + dy * dy + dz * dz;
         }
-        for (&d2, e) in b.iter().zip(&entries[start..end]) {
+        for (i, (&d2, &seq)) in b.iter().zip(&seqs[start..end]).enumerate() {
             if d2 <= best.worst {
-                best.offer(d2, e.seq, e.id);
+                best.offer(d2, seq.to_bits(), Who::Slot(s.off + (start + i) as u32));
             }
         }
         start = end;
@@ -230,7 +246,7 @@ fn scan_capped<T: Copy>(leaf: &Capped<T>, q: &[f64; 3], best: &mut KBest<T>) {
         // Members tie on distance and come in insertion order: once one is
         // turned away, so are all later ones.
         for (&seq, &id) in &g.members {
-            if d2 > best.worst || !best.offer(d2, seq, id) {
+            if d2 > best.worst || !best.offer(d2, seq, Who::Id(id)) {
                 break;
             }
         }

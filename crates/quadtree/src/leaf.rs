@@ -31,6 +31,9 @@ pub(crate) struct Span {
     pub class: u8,
 }
 
+/// Arrays per region in `Arena::coords`: x, y, z and the insertion number.
+pub(crate) const LANES: usize = 4;
+
 /// `Span::class` of a leaf that owns no region.
 pub(crate) const NO_REGION: u8 = u8::MAX;
 
@@ -59,9 +62,11 @@ pub(crate) struct Entry<T> {
     pub id: T,
 }
 
-/// Storage for every ordinary leaf. A leaf's region holds its unit vectors as
-/// `[x; cap] [y; cap] [z; cap]` in `coords` (one contiguous block, so a scan
-/// streams it) and its ids, points and insertion numbers in `entries`.
+/// Storage for every ordinary leaf. A leaf's region holds its unit vectors and
+/// insertion numbers as `[x; cap] [y; cap] [z; cap] [seq; cap]` in `coords`
+/// (one contiguous block, so a scan streams it and settles ties without
+/// looking elsewhere; `seq` is stored as the bits of an `f64`) and its ids
+/// and points in `entries`, read only for the final answers.
 /// Regions come in power-of-two sizes with a free list per size, so a leaf
 /// that grows or shrinks moves to a region of the next size in O(len).
 #[derive(Clone, Debug)]
@@ -79,7 +84,7 @@ impl<T: Copy> Arena<T> {
     /// Room for `slots` more slots without reallocating.
     pub fn reserve(&mut self, slots: usize) {
         self.entries.reserve_exact(slots);
-        self.coords.reserve_exact(3 * slots);
+        self.coords.reserve_exact(LANES * slots);
     }
 
     /// The class whose regions hold `n` points.
@@ -95,7 +100,7 @@ impl<T: Copy> Arena<T> {
         let off = self.entries.len();
         let cap = 1usize << class;
         self.entries.resize(off + cap, fill);
-        self.coords.resize(3 * (off + cap), 0.0);
+        self.coords.resize(LANES * (off + cap), 0.0);
         off as u32
     }
 
@@ -116,8 +121,8 @@ impl<T: Copy> Arena<T> {
         let off = self.alloc(class, fill);
         let (old_cap, new_cap) = (s.cap(), 1usize << class);
         let (o, n, len) = (s.off as usize, off as usize, s.len as usize);
-        for axis in 0..3 {
-            self.coords.copy_within(3 * o + axis * old_cap..3 * o + axis * old_cap + len, 3 * n + axis * new_cap);
+        for axis in 0..LANES {
+            self.coords.copy_within(LANES * o + axis * old_cap..LANES * o + axis * old_cap + len, LANES * n + axis * new_cap);
         }
         self.entries.copy_within(o..o + len, n);
         let keep = s.len;
@@ -125,12 +130,13 @@ impl<T: Copy> Arena<T> {
         *s = Span { off, len: keep, class };
     }
 
-    /// The x, y and z arrays of a leaf.
+    /// The x, y, z and insertion-number arrays of a leaf.
     #[inline(always)]
-    pub fn xyz(&self, s: &Span) -> (&[f64], &[f64], &[f64]) {
+    pub fn lanes(&self, s: &Span) -> [&[f64]; LANES] {
         let (cap, len) = (s.cap(), s.len as usize);
-        let b = 3 * s.off as usize;
-        (&self.coords[b..b + len], &self.coords[b + cap..b + cap + len], &self.coords[b + 2 * cap..b + 2 * cap + len])
+        let b = LANES * s.off as usize;
+        let c = &self.coords[b..b + LANES * cap];
+        [&c[..len], &c[cap..cap + len], &c[2 * cap..2 * cap + len], &c[3 * cap..3 * cap + len]]
     }
 
     /// The entries of a leaf.
@@ -141,7 +147,7 @@ impl<T: Copy> Arena<T> {
 
     #[inline]
     pub fn unit(&self, s: &Span, slot: usize) -> [f64; 3] {
-        let (cap, b) = (s.cap(), 3 * s.off as usize + slot);
+        let (cap, b) = (s.cap(), LANES * s.off as usize + slot);
         [self.coords[b], self.coords[b + cap], self.coords[b + 2 * cap]]
     }
 
@@ -152,10 +158,16 @@ impl<T: Copy> Arena<T> {
 
     #[inline]
     fn write(&mut self, s: &Span, slot: usize, u: [f64; 3]) {
-        let (cap, b) = (s.cap(), 3 * s.off as usize + slot);
+        let (cap, b) = (s.cap(), LANES * s.off as usize + slot);
         self.coords[b] = u[0];
         self.coords[b + cap] = u[1];
         self.coords[b + 2 * cap] = u[2];
+    }
+
+    #[inline]
+    fn write_seq(&mut self, s: &Span, slot: usize, seq: u64) {
+        let (cap, b) = (s.cap(), LANES * s.off as usize + slot);
+        self.coords[b + 3 * cap] = f64::from_bits(seq);
     }
 
     /// Appends a point to a leaf; returns its slot.
@@ -167,6 +179,7 @@ impl<T: Copy> Arena<T> {
         }
         let slot = s.len as usize;
         self.write(s, slot, u);
+        self.write_seq(s, slot, e.seq);
         self.entries[s.off as usize + slot] = e;
         s.len += 1;
         slot as u32
@@ -187,6 +200,8 @@ impl<T: Copy> Arena<T> {
         let moved = if slot != last {
             let u = self.unit(s, last);
             self.write(s, slot, u);
+            let seq = self.entries[s.off as usize + last].seq;
+            self.write_seq(s, slot, seq);
             let o = s.off as usize;
             self.entries[o + slot] = self.entries[o + last];
             Some(self.entries[o + slot].id)
@@ -214,6 +229,7 @@ impl<T: Copy> Arena<T> {
         for (e, u) in items {
             let slot = s.len as usize;
             self.write(&s, slot, u);
+            self.write_seq(&s, slot, e.seq);
             self.entries[s.off as usize + slot] = e;
             s.len += 1;
         }

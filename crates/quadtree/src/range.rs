@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 use std::hash::Hash;
 
 use crate::geom::Cell;
-use crate::knn::{check_radius, Cand};
+use crate::knn::{check_radius, Cand, Who};
 use crate::point::{chord2_to_m, m_to_chord2_bound, Point};
 use crate::tree::{Kind, QuadTree};
 use crate::Error;
@@ -34,7 +34,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let mut found: Vec<(Cand<T>, f64)> = Vec::new();
         self.for_each_within(p, radius_m, |c, m| found.push((c, m)));
         found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(found.into_iter().map(|(c, m)| (c.id, m)).collect())
+        Ok(found.into_iter().map(|(c, m)| (self.id_of(c.who), m)).collect())
     }
 
     /// The `n` best ids within `radius_m` metres of `p` by a caller's score
@@ -73,7 +73,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         // A heap whose top is the worst of the n kept so far.
         let mut heap: BinaryHeap<Scored<T>> = BinaryHeap::with_capacity(n + 1);
         self.for_each_within(p, radius_m, |c, m| {
-            let s = Scored { score: score(c.id, m), m, c };
+            let s = Scored { score: score(self.id_of(c.who), m), m, c };
             if heap.len() < n {
                 heap.push(s);
             } else if let Some(mut worst) = heap.peek_mut() {
@@ -82,7 +82,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                 }
             }
         });
-        Ok(heap.into_sorted_vec().into_iter().map(|s| (s.c.id, s.m, s.score)).collect())
+        Ok(heap.into_sorted_vec().into_iter().map(|s| (self.id_of(s.c.who), s.m, s.score)).collect())
     }
 
     /// Every id inside the latitude/longitude box from `south_west` to
@@ -133,13 +133,14 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                     }
                 }
                 Kind::Flat(s) => {
-                    let (xs, ys, zs) = self.arena.xyz(&s);
-                    for (i, e) in self.arena.entries(&s).iter().enumerate() {
+                    let [xs, ys, zs, seqs] = self.arena.lanes(&s);
+                    for i in 0..xs.len() {
                         let d2 = crate::point::chord2(&q, &[xs[i], ys[i], zs[i]]);
                         if d2 <= bound {
                             let m = chord2_to_m(d2);
                             if m <= radius_m {
-                                f(Cand { d2, seq: e.seq, id: e.id }, m);
+                                let who = Who::Slot(s.off + i as u32);
+                                f(Cand { d2, seq: seqs[i].to_bits(), who }, m);
                             }
                         }
                     }
@@ -151,7 +152,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                             let m = chord2_to_m(d2);
                             if m <= radius_m {
                                 for (&seq, &id) in &g.members {
-                                    f(Cand { d2, seq, id }, m);
+                                    f(Cand { d2, seq, who: Who::Id(id) }, m);
                                 }
                             }
                         }

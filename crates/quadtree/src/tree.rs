@@ -644,6 +644,7 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
                         let p = e.pt;
                         assert!(node.cell.contains(p.lat(), p.lon()), "{p:?} outside {:?}", node.cell);
                         assert_eq!(self.arena.unit(&s, i), p.unit());
+                        assert_eq!(self.arena.lanes(&s)[3][i].to_bits(), e.seq);
                         let loc = self.index[&e.id];
                         assert_eq!(loc, self.make_loc(n, i as u32, e.seq));
                         assert_eq!((loc.off, loc.class), (s.off, s.class));
