@@ -116,7 +116,11 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                     let span = self.arena.fill(run.iter().zip(&sorted[s..e]).map(|(&(_, i), &(id, pt))| {
                         (Entry { pt, seq: base + i as u64, id }, pt.unit())
                     }));
-                    self.hot[node as usize].kind = Kind::Flat(span);
+                    let h = &mut self.hot[node as usize];
+                    h.kind = Kind::Flat(span);
+                    for i in 0..span.len as usize {
+                        h.grow(&self.arena.unit(&span, i));
+                    }
                     let proto = self.make_loc(node, 0, 0);
                     let entries = self.arena.entries(&span);
                     placed.extend(

@@ -40,7 +40,14 @@ pub(crate) enum Kind {
 }
 
 /// What a query reads of a node: its bounding box (as `f32`, rounded
-/// outwards, so a block of four siblings spans two cache lines) and its kind.
+/// outwards, so a block of four siblings spans two and a half cache lines)
+/// and its kind.
+///
+/// An internal node's box is its cell's. A leaf's box is tighter: the box of
+/// the points it holds, grown as points arrive or move and reset when the leaf
+/// empties or is rebuilt, so a query skips the empty corners of sparse cells
+/// (a clustered data set is mostly such corners). It may be stale-large after
+/// points leave, never too small.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Hot {
     pub lo: [f32; 3],
@@ -63,6 +70,30 @@ impl Hot {
             hi: [up(b.hi[0]), up(b.hi[1]), up(b.hi[2])],
             kind,
         }
+    }
+
+    /// Grows the box to hold `u`.
+    #[inline]
+    pub fn grow(&mut self, u: &[f64; 3]) {
+        for (i, &x) in u.iter().enumerate() {
+            let f = x as f32;
+            let (lo, hi) = if (f as f64) < x {
+                (f, f.next_up())
+            } else if (f as f64) > x {
+                (f.next_down(), f)
+            } else {
+                (f, f)
+            };
+            self.lo[i] = self.lo[i].min(lo);
+            self.hi[i] = self.hi[i].max(hi);
+        }
+    }
+
+    /// Empties the box (an empty leaf is never visited).
+    #[inline]
+    pub fn clear_box(&mut self) {
+        self.lo = [f32::INFINITY; 3];
+        self.hi = [f32::NEG_INFINITY; 3];
     }
 
     /// An unused node: never closer than infinity, an empty leaf.
@@ -172,7 +203,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         QuadTree {
             capacity,
             nodes: vec![Node { cell: Cell::WORLD, parent: NONE, depth: 0, count: 0 }],
-            hot: vec![Hot::new(&Cell::WORLD.aabb(), Kind::Flat(Span::EMPTY))],
+            hot: vec![Hot::UNUSED],
             free_blocks: Vec::new(),
             arena: Arena::new(),
             capped: Vec::new(),
@@ -321,6 +352,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             Kind::Capped { leaf } => (self.capped[*leaf as usize].add(id, p, u, seq), false),
             Kind::Internal { .. } => unreachable!("points are only added to leaves"),
         };
+        self.hot[node as usize].grow(&u);
         if moved {
             self.refresh_region(node);
         }
@@ -339,7 +371,9 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                         m.slot = loc.slot;
                     }
                 }
-                if (s.off, s.class) != before {
+                if s.len == 0 {
+                    self.hot[loc.node as usize].clear_box();
+                } else if (s.off, s.class) != before {
                     self.refresh_region(loc.node);
                 }
                 p
@@ -348,6 +382,9 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                 let c = &mut self.capped[*leaf as usize];
                 let p = c.groups[loc.slot as usize].pt;
                 c.remove(loc.slot, loc.seq);
+                if c.len() == 0 {
+                    self.hot[loc.node as usize].clear_box();
+                }
                 p
             }
             Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
@@ -362,7 +399,9 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             // is in `loc`, no node is read.
             let s = Span { off: loc.off, len: loc.slot + 1, class: loc.class };
             let old = self.arena.entry(&s, loc.slot as usize).pt;
-            self.arena.set(&s, loc.slot as usize, p, p.unit());
+            let u = p.unit();
+            self.arena.set(&s, loc.slot as usize, p, u);
+            self.hot[n].grow(&u);
             return old;
         }
         if self.nodes[n].cell.contains(p.lat(), p.lon()) {
@@ -378,8 +417,10 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                     let old = c.groups[loc.slot as usize].pt;
                     if old != p {
                         c.remove(loc.slot, loc.seq);
-                        let g = c.add(id, p, p.unit(), loc.seq);
+                        let u = p.unit();
+                        let g = c.add(id, p, u, loc.seq);
                         self.index.insert(id, Loc { slot: g, ..loc });
+                        self.hot[n].grow(&u);
                     }
                     return old;
                 }
@@ -454,7 +495,12 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let mut points: Vec<(Entry<T>, [f64; 3])> = Vec::with_capacity(self.nodes[node as usize].count);
         self.drain(first, &mut points);
         let span = self.arena.fill(points.iter().copied());
-        self.hot[node as usize].kind = Kind::Flat(span);
+        let h = &mut self.hot[node as usize];
+        h.kind = Kind::Flat(span);
+        h.clear_box();
+        for (_, u) in &points {
+            h.grow(u);
+        }
         for (slot, (e, _)) in points.iter().enumerate() {
             let new = self.make_loc(node, slot as u32, e.seq);
             if let Some(loc) = self.index.get_mut(&e.id) {
@@ -548,9 +594,9 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             };
             let c = cell.child(q as usize);
             self.nodes[(first + q) as usize] = Node { cell: c, parent: node, depth, count: 0 };
-            self.hot[(first + q) as usize] = Hot::new(&c.aabb(), kind);
+            self.hot[(first + q) as usize] = Hot { kind, ..Hot::UNUSED };
         }
-        self.hot[node as usize].kind = Kind::Internal { first };
+        self.hot[node as usize] = Hot::new(&cell.aabb(), Kind::Internal { first });
         first
     }
 
@@ -614,8 +660,12 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
         assert_eq!(self.nodes[0].parent, NONE);
         while let Some(n) = stack.pop() {
             let node = &self.nodes[n as usize];
-            assert_eq!(self.hot[n as usize].lo, Hot::new(&node.cell.aabb(), Kind::Flat(Span::EMPTY)).lo);
-            assert_eq!(self.hot[n as usize].hi, Hot::new(&node.cell.aabb(), Kind::Flat(Span::EMPTY)).hi);
+            let h = &self.hot[n as usize];
+            if let Kind::Internal { .. } = h.kind {
+                let cell_box = Hot::new(&node.cell.aabb(), h.kind);
+                assert_eq!((h.lo, h.hi), (cell_box.lo, cell_box.hi), "box of internal node {n}");
+            }
+            let inside = |u: [f64; 3]| (0..3).all(|i| h.lo[i] as f64 <= u[i] && u[i] <= h.hi[i] as f64);
             match self.hot[n as usize].kind {
                 Kind::Internal { first } => {
                     for q in 0..4u32 {
@@ -644,6 +694,7 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
                         let p = e.pt;
                         assert!(node.cell.contains(p.lat(), p.lon()), "{p:?} outside {:?}", node.cell);
                         assert_eq!(self.arena.unit(&s, i), p.unit());
+                        assert!(inside(p.unit()), "point outside its leaf's box");
                         assert_eq!(self.arena.lanes(&s)[3][i].to_bits(), e.seq);
                         let loc = self.index[&e.id];
                         assert_eq!(loc, self.make_loc(n, i as u32, e.seq));
@@ -659,6 +710,7 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
                     for (g, grp) in c.groups.iter().enumerate() {
                         for (&seq, id) in &grp.members {
                             assert!(node.cell.contains(grp.pt.lat(), grp.pt.lon()));
+                            assert!(inside(grp.u), "point outside its capped leaf's box");
                             let loc = self.index[id];
                             assert_eq!(loc, self.make_loc(n, g as u32, seq));
                             len += 1;
