@@ -133,7 +133,13 @@ fn step(p: Point, m: f64, rng: &mut SplitMix64) -> Point {
     let dlon = m * b.sin() / (111_195.0 * coslat);
     let lat = (p.lat() + dlat).clamp(-90.0, 90.0);
     let lon = p.lon() + dlon;
-    let lon = if lon > 180.0 { lon - 360.0 } else if lon < -180.0 { lon + 360.0 } else { lon };
+    let lon = if lon > 180.0 {
+        lon - 360.0
+    } else if lon < -180.0 {
+        lon + 360.0
+    } else {
+        lon
+    };
     Point::new(lat, lon.clamp(-180.0, 180.0)).unwrap()
 }
 
@@ -143,7 +149,8 @@ struct Cities {
 }
 
 fn cities() -> Cities {
-    let text = std::fs::read_to_string(data_dir().join("cities15000.csv")).expect("data/cities15000.csv");
+    let text =
+        std::fs::read_to_string(data_dir().join("cities15000.csv")).expect("data/cities15000.csv");
     let mut pts = Vec::new();
     let mut cum_pop = Vec::new();
     let mut acc = 0.0;
@@ -151,7 +158,11 @@ fn cities() -> Cities {
         // geonameid,name,latitude,longitude,countrycode,population; names
         // have no commas in this file, but parse from the right to be safe.
         let f: Vec<&str> = line.rsplitn(5, ',').collect();
-        let (Ok(pop), Ok(lon), Ok(lat)) = (f[0].parse::<f64>(), f[2].parse::<f64>(), f[3].parse::<f64>()) else {
+        let (Ok(pop), Ok(lon), Ok(lat)) = (
+            f[0].parse::<f64>(),
+            f[2].parse::<f64>(),
+            f[3].parse::<f64>(),
+        ) else {
             continue;
         };
         if let Ok(p) = Point::new(lat, lon) {
@@ -200,7 +211,11 @@ impl Gen<'_> {
             Kind::Real => {
                 let total = *self.cities.cum_pop.last().unwrap();
                 let x = rng.unit_f64() * total;
-                let i = self.cities.cum_pop.partition_point(|&c| c < x).min(self.cities.pts.len() - 1);
+                let i = self
+                    .cities
+                    .cum_pop
+                    .partition_point(|&c| c < x)
+                    .min(self.cities.pts.len() - 1);
                 jitter(self.cities.pts[i], 3_000.0, rng)
             }
         }
@@ -215,7 +230,11 @@ struct Data {
 fn dataset(kind: Kind, cities: &Cities) -> Data {
     let mut rng = SplitMix64(0x5EED_0000 + kind as u64);
     let centres = (0..1000).map(|_| uniform_point(&mut rng)).collect();
-    let g = Gen { kind, centres, cities };
+    let g = Gen {
+        kind,
+        centres,
+        cities,
+    };
     let items = (0..N as u32).map(|i| (i, g.sample(&mut rng))).collect();
     let queries = (0..QUERIES).map(|_| g.sample(&mut rng)).collect();
     Data { items, queries }
@@ -226,7 +245,12 @@ fn build_hld(items: &[(u32, Point)], cap: usize) -> QuadTree<u32> {
 }
 
 fn build_rstar(items: &[(u32, Point)]) -> RTree<RPoint> {
-    RTree::bulk_load(items.iter().map(|&(id, p)| RPoint::new(unit(p.lat(), p.lon()), id)).collect())
+    RTree::bulk_load(
+        items
+            .iter()
+            .map(|&(id, p)| RPoint::new(unit(p.lat(), p.lon()), id))
+            .collect(),
+    )
 }
 
 fn build_kiddo(items: &[(u32, Point)]) -> Kiddo {
@@ -266,20 +290,27 @@ fn cycle<'a, T>(qs: &'a [T]) -> impl FnMut() -> &'a T {
 /// started and the trace can run again.
 struct Move {
     id: u32,
-    old: Point,
     old_unit: [f64; 3],
     new: Point,
 }
 
 fn move_trace(items: &[(u32, Point)], n: usize, seed: u64) -> Vec<Move> {
     let mut rng = SplitMix64(seed);
-    let ids: Vec<u32> = (0..n).map(|_| rng.below(items.len() as u64) as u32).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let ids: Vec<u32> = (0..n)
+        .map(|_| rng.below(items.len() as u64) as u32)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let mut out = Vec::with_capacity(ids.len() * 2);
     let mut there = Vec::with_capacity(ids.len());
     for &id in &ids {
         let a = items[id as usize].1;
         let b = step(a, 100.0, &mut rng);
-        out.push(Move { id, old: a, old_unit: unit(a.lat(), a.lon()), new: b });
+        out.push(Move {
+            id,
+            old_unit: unit(a.lat(), a.lon()),
+            new: b,
+        });
         there.push((id, a, b));
     }
     // Back, in a different order.
@@ -288,7 +319,11 @@ fn move_trace(items: &[(u32, Point)], n: usize, seed: u64) -> Vec<Move> {
         there.swap(i, j);
     }
     for (id, a, b) in there {
-        out.push(Move { id, old: b, old_unit: unit(b.lat(), b.lon()), new: a });
+        out.push(Move {
+            id,
+            old_unit: unit(b.lat(), b.lon()),
+            new: a,
+        });
     }
     out
 }
@@ -310,12 +345,15 @@ fn bench_datasets(c: &mut Criterion) {
 
         let mut g = c.benchmark_group(format!("build/{name}"));
         g.sample_size(10);
-        g.bench_function("hld", |b| b.iter(|| build_hld(black_box(items), hld_quadtree::DEFAULT_LEAF_CAPACITY)));
+        g.bench_function("hld", |b| {
+            b.iter(|| build_hld(black_box(items), hld_quadtree::DEFAULT_LEAF_CAPACITY))
+        });
         g.bench_function("rstar", |b| b.iter(|| build_rstar(black_box(items))));
         g.bench_function("kiddo", |b| b.iter(|| build_kiddo(black_box(items))));
         g.finish();
 
-        let (hld, hld_b) = bytes_per_point(N, || build_hld(items, hld_quadtree::DEFAULT_LEAF_CAPACITY));
+        let (hld, hld_b) =
+            bytes_per_point(N, || build_hld(items, hld_quadtree::DEFAULT_LEAF_CAPACITY));
         let (rs, rs_b) = bytes_per_point(N, || build_rstar(items));
         let (kd, kd_b) = bytes_per_point(N, || build_kiddo(items));
         let (kdm, kdm_b) = bytes_per_point(N, || build_kiddo_mut(items));
@@ -368,7 +406,9 @@ fn bench_datasets(c: &mut Criterion) {
                         .map(|e| (e.data, rstar::PointDistance::distance_2(e, &u)))
                         .collect();
                     v.sort_unstable_by(|a, b| a.1.total_cmp(&b.1));
-                    v.into_iter().map(|(id, c2)| (id, chord2_to_m(c2))).collect::<Vec<_>>()
+                    v.into_iter()
+                        .map(|(id, c2)| (id, chord2_to_m(c2)))
+                        .collect::<Vec<_>>()
                 })
             });
             g.bench_function("kiddo", |b| {
@@ -422,7 +462,6 @@ fn bench_datasets(c: &mut Criterion) {
             });
         }
         g.finish();
-        let _ = trace.iter().map(|m| m.old).count();
     }
 }
 
@@ -430,18 +469,24 @@ fn bench_datasets(c: &mut Criterion) {
 /// against the same queries on the tree without the pile.
 fn bench_identical(c: &mut Criterion) {
     let mut rng = SplitMix64(77);
-    let base: Vec<(u32, Point)> = (0..N as u32).map(|i| (i, uniform_point(&mut rng))).collect();
+    let base: Vec<(u32, Point)> = (0..N as u32)
+        .map(|i| (i, uniform_point(&mut rng)))
+        .collect();
     let spot = Point::new(51.4700, -0.4543).unwrap();
     let mut with_pile = base.clone();
     with_pile.extend((0..10_000u32).map(|i| (N as u32 + i, spot)));
     let plain = QuadTree::bulk_load(base.iter().copied());
     let piled = QuadTree::bulk_load(with_pile.iter().copied());
-    let beside: Vec<Point> = (0..QUERIES).map(|_| step(spot, 1_000.0 * rng.unit_f64(), &mut rng)).collect();
+    let beside: Vec<Point> = (0..QUERIES)
+        .map(|_| step(spot, 1_000.0 * rng.unit_f64(), &mut rng))
+        .collect();
     let mut g = c.benchmark_group("identical10k/knn10-beside");
     let mut next = cycle(&beside);
     g.bench_function("without-pile", |b| b.iter(|| plain.nearest(*next(), 10)));
     g.bench_function("with-pile", |b| b.iter(|| piled.nearest(*next(), 10)));
-    g.bench_function("with-pile-radius1km", |b| b.iter(|| piled.nearest_within(*next(), 10, 1_000.0).unwrap()));
+    g.bench_function("with-pile-radius1km", |b| {
+        b.iter(|| piled.nearest_within(*next(), 10, 1_000.0).unwrap())
+    });
     g.finish();
     // Random queries elsewhere are unaffected too.
     let elsewhere: Vec<Point> = (0..QUERIES).map(|_| uniform_point(&mut rng)).collect();
@@ -460,7 +505,11 @@ fn bench_churn(c: &mut Criterion) {
     let data = dataset(Kind::Real, &cities);
     let mut rng = SplitMix64(99);
     let mut churned = QuadTree::bulk_load(data.items.iter().copied());
-    let g = Gen { kind: Kind::Real, centres: Vec::new(), cities: &cities };
+    let g = Gen {
+        kind: Kind::Real,
+        centres: Vec::new(),
+        cities: &cities,
+    };
     let t0 = Instant::now();
     for _ in 0..200_000 {
         let id = rng.below(N as u64) as u32;
@@ -468,15 +517,23 @@ fn bench_churn(c: &mut Criterion) {
     }
     println!("churn: 200k teleports took {:?}", t0.elapsed());
     let fresh: QuadTree<u32> = QuadTree::bulk_load(churned.entries_in_order());
-    println!("churn: churned {:?}\nchurn: fresh   {:?}", churned.stats(), fresh.stats());
+    println!(
+        "churn: churned {:?}\nchurn: fresh   {:?}",
+        churned.stats(),
+        fresh.stats()
+    );
     let mut grp = c.benchmark_group("churn200k/knn10");
     let mut next = cycle(&data.queries);
     grp.bench_function("fresh", |b| b.iter(|| fresh.nearest(*next(), 10)));
     grp.bench_function("churned", |b| b.iter(|| churned.nearest(*next(), 10)));
     grp.finish();
     let mut grp = c.benchmark_group("churn200k/radius50km");
-    grp.bench_function("fresh", |b| b.iter(|| fresh.within(*next(), 50_000.0).unwrap()));
-    grp.bench_function("churned", |b| b.iter(|| churned.within(*next(), 50_000.0).unwrap()));
+    grp.bench_function("fresh", |b| {
+        b.iter(|| fresh.within(*next(), 50_000.0).unwrap())
+    });
+    grp.bench_function("churned", |b| {
+        b.iter(|| churned.within(*next(), 50_000.0).unwrap())
+    });
     grp.finish();
 }
 
@@ -490,10 +547,16 @@ fn bench_capacity(c: &mut Criterion) {
         for cap in [8usize, 16, 32, 64, 128, 500] {
             let mut g = c.benchmark_group(format!("capacity/{}", kind.name()));
             let mut t = build_hld(&data.items, cap);
-            g.bench_with_input(BenchmarkId::new("build", cap), &cap, |b, &cap| b.iter(|| build_hld(&data.items, cap)));
+            g.bench_with_input(BenchmarkId::new("build", cap), &cap, |b, &cap| {
+                b.iter(|| build_hld(&data.items, cap))
+            });
             let mut next = cycle(&data.queries);
-            g.bench_with_input(BenchmarkId::new("knn10", cap), &cap, |b, _| b.iter(|| t.nearest(*next(), 10)));
-            g.bench_with_input(BenchmarkId::new("radius50km", cap), &cap, |b, _| b.iter(|| t.within(*next(), 50_000.0).unwrap()));
+            g.bench_with_input(BenchmarkId::new("knn10", cap), &cap, |b, _| {
+                b.iter(|| t.nearest(*next(), 10))
+            });
+            g.bench_with_input(BenchmarkId::new("radius50km", cap), &cap, |b, _| {
+                b.iter(|| t.within(*next(), 50_000.0).unwrap())
+            });
             let mut next = cycle(&trace);
             g.bench_with_input(BenchmarkId::new("move100m", cap), &cap, |b, _| {
                 b.iter(|| {

@@ -12,8 +12,8 @@ use std::hash::{BuildHasher, Hash};
 
 use ahash::RandomState;
 
-use crate::point::Point;
 use crate::leaf::{Arena, Entry};
+use crate::point::Point;
 use crate::tree::{Kind, Loc, QuadTree, MAX_DEPTH};
 use crate::Error;
 
@@ -85,8 +85,11 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// (leaving a half-built tree) on a repeated id.
     fn try_build(&mut self, items: &[(T, Point)]) -> Result<(), ()> {
         let n = items.len();
-        let mut recs: Vec<(u64, u32)> =
-            items.iter().enumerate().map(|(i, (_, p))| (path_key(p), i as u32)).collect();
+        let mut recs: Vec<(u64, u32)> = items
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| (path_key(p), i as u32))
+            .collect();
         let mut scratch = vec![(0u64, 0u32); n];
         radix_sort(&mut recs, &mut scratch, 56, self.capacity);
         let base = self.next_seq;
@@ -113,9 +116,18 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             let run = &recs[s..e];
             match self.hot[node as usize].kind {
                 Kind::Flat(_) => {
-                    let span = self.arena.fill(run.iter().zip(&sorted[s..e]).map(|(&(_, i), &(id, pt))| {
-                        (Entry { pt, seq: base + i as u64, id }, pt.unit())
-                    }));
+                    let span = self.arena.fill(run.iter().zip(&sorted[s..e]).map(
+                        |(&(_, i), &(id, pt))| {
+                            (
+                                Entry {
+                                    pt,
+                                    seq: base + i as u64,
+                                    id,
+                                },
+                                pt.unit(),
+                            )
+                        },
+                    ));
                     let h = &mut self.hot[node as usize];
                     h.kind = Kind::Flat(span);
                     for i in 0..span.len as usize {
@@ -123,9 +135,16 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                     }
                     let proto = self.make_loc(node, 0, 0);
                     let entries = self.arena.entries(&span);
-                    placed.extend(
-                        entries.iter().enumerate().map(|(slot, e)| (e.id, Loc { slot: slot as u32, seq: e.seq, ..proto })),
-                    );
+                    placed.extend(entries.iter().enumerate().map(|(slot, e)| {
+                        (
+                            e.id,
+                            Loc {
+                                slot: slot as u32,
+                                seq: e.seq,
+                                ..proto
+                            },
+                        )
+                    }));
                 }
                 _ => {
                     for (&(_, i), &(id, p)) in run.iter().zip(&sorted[s..e]) {
@@ -167,7 +186,13 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Shapes the subtree of `node` for `recs` (sorted by path key as far as
     /// needed, see [`radix_sort`]), whose first record is `recs_at` in the
     /// whole array; lists its leaves as (node, start, end) runs.
-    fn build_range(&mut self, node: u32, recs: &[(u64, u32)], at: usize, leaves: &mut Vec<(u32, usize, usize)>) {
+    fn build_range(
+        &mut self,
+        node: u32,
+        recs: &[(u64, u32)],
+        at: usize,
+        leaves: &mut Vec<(u32, usize, usize)>,
+    ) {
         let depth = self.nodes[node as usize].depth;
         self.nodes[node as usize].count = recs.len();
         if recs.len() <= self.capacity || depth >= MAX_DEPTH {
@@ -185,7 +210,12 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             recs.len(),
         ];
         for c in 0..4 {
-            self.build_range(first + c as u32, &recs[cuts[c]..cuts[c + 1]], at + cuts[c], leaves);
+            self.build_range(
+                first + c as u32,
+                &recs[cuts[c]..cuts[c + 1]],
+                at + cuts[c],
+                leaves,
+            );
         }
     }
 }
@@ -262,7 +292,7 @@ fn radix_sort(recs: &mut [(u64, u32)], scratch: &mut [(u64, u32)], shift: u32, c
         acc += c;
     }
     // All in one bucket (a cluster): no need to move anything at this digit.
-    if counts.iter().any(|&c| c == recs.len()) {
+    if counts.contains(&recs.len()) {
         if shift > 0 {
             radix_sort(recs, scratch, shift - 8, cap);
         }
@@ -317,7 +347,15 @@ mod tests {
     /// depth, including points exactly on and one ulp beside cell edges.
     #[test]
     fn path_key_follows_descent() {
-        let mut lats = vec![-90.0, 90.0, 0.0, 45.0, -45.0, 12.345678901234, 89.99999999999];
+        let mut lats = vec![
+            -90.0,
+            90.0,
+            0.0,
+            45.0,
+            -45.0,
+            12.345678901234,
+            89.99999999999,
+        ];
         let mut lons = vec![-180.0, 180.0, 0.0, 90.0, -90.0, 179.9999999999, -0.0000001];
         for d in [1u32, 2, 7, 19, 29, 30] {
             let h = 180.0 / (1u64 << d) as f64;
@@ -330,12 +368,18 @@ mod tests {
         }
         for &lat in &lats {
             for &lon in &lons {
-                let Ok(p) = Point::new(lat, lon) else { continue };
+                let Ok(p) = Point::new(lat, lon) else {
+                    continue;
+                };
                 let key = path_key(&p);
                 let mut cell = Cell::WORLD;
                 for d in 0..MAX_DEPTH {
                     let q = cell.quadrant(p.lat(), p.lon());
-                    assert_eq!(((key >> quadrant_shift(d)) & 3) as usize, q, "{lat} {lon} depth {d}");
+                    assert_eq!(
+                        ((key >> quadrant_shift(d)) & 3) as usize,
+                        q,
+                        "{lat} {lon} depth {d}"
+                    );
                     cell = cell.child(q);
                 }
                 assert!(cell.contains(p.lat(), p.lon()));

@@ -33,10 +33,16 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidLatitude(v) => {
-                write!(f, "invalid latitude {v}: must be finite and within -90..=90 degrees")
+                write!(
+                    f,
+                    "invalid latitude {v}: must be finite and within -90..=90 degrees"
+                )
             }
             Error::InvalidLongitude(v) => {
-                write!(f, "invalid longitude {v}: must be finite and within -180..=180 degrees")
+                write!(
+                    f,
+                    "invalid longitude {v}: must be finite and within -180..=180 degrees"
+                )
             }
             Error::InvalidRadius(v) => {
                 write!(f, "invalid radius {v} m: must be a non-negative number")
@@ -51,7 +57,9 @@ impl fmt::Display for Error {
             Error::UnsupportedVersion(v) => {
                 write!(f, "serialized quadtree has unsupported format version {v}")
             }
-            Error::ChecksumMismatch => write!(f, "serialized quadtree is corrupt (checksum mismatch)"),
+            Error::ChecksumMismatch => {
+                write!(f, "serialized quadtree is corrupt (checksum mismatch)")
+            }
             Error::Corrupt(why) => write!(f, "serialized quadtree is corrupt: {why}"),
         }
     }

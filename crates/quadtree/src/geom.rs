@@ -23,7 +23,12 @@ pub(crate) struct Cell {
 }
 
 impl Cell {
-    pub const WORLD: Cell = Cell { lat_lo: -90.0, lat_hi: 90.0, lon_lo: -180.0, lon_hi: 180.0 };
+    pub const WORLD: Cell = Cell {
+        lat_lo: -90.0,
+        lat_hi: 90.0,
+        lon_lo: -180.0,
+        lon_hi: 180.0,
+    };
 
     /// The cell at `depth` whose south-west corner is `ilat`, `ilon` cell
     /// heights and widths from the world's. Every bound is a multiple of
@@ -35,7 +40,12 @@ impl Cell {
         let (h, w) = (180.0 / scale, 360.0 / scale);
         let lat_lo = -90.0 + ilat as f64 * h;
         let lon_lo = -180.0 + ilon as f64 * w;
-        Cell { lat_lo, lat_hi: lat_lo + h, lon_lo, lon_hi: lon_lo + w }
+        Cell {
+            lat_lo,
+            lat_hi: lat_lo + h,
+            lon_lo,
+            lon_hi: lon_lo + w,
+        }
     }
 
     /// The inverse of [`Cell::from_key`] for a cell at `depth`.
@@ -43,7 +53,10 @@ impl Cell {
     pub fn key(&self, depth: u8) -> (u32, u32) {
         let scale = (1u64 << depth) as f64;
         // (lat_lo + 90) / 180 is exactly k / 2^depth, so this is exact.
-        (((self.lat_lo + 90.0) / 180.0 * scale) as u32, ((self.lon_lo + 180.0) / 360.0 * scale) as u32)
+        (
+            ((self.lat_lo + 90.0) / 180.0 * scale) as u32,
+            ((self.lon_lo + 180.0) / 360.0 * scale) as u32,
+        )
     }
 
     #[inline]
@@ -68,9 +81,22 @@ impl Cell {
     #[inline]
     pub fn child(&self, q: usize) -> Cell {
         let (ml, mn) = (self.mid_lat(), self.mid_lon());
-        let (lat_lo, lat_hi) = if q & 2 != 0 { (ml, self.lat_hi) } else { (self.lat_lo, ml) };
-        let (lon_lo, lon_hi) = if q & 1 != 0 { (mn, self.lon_hi) } else { (self.lon_lo, mn) };
-        Cell { lat_lo, lat_hi, lon_lo, lon_hi }
+        let (lat_lo, lat_hi) = if q & 2 != 0 {
+            (ml, self.lat_hi)
+        } else {
+            (self.lat_lo, ml)
+        };
+        let (lon_lo, lon_hi) = if q & 1 != 0 {
+            (mn, self.lon_hi)
+        } else {
+            (self.lon_lo, mn)
+        };
+        Cell {
+            lat_lo,
+            lat_hi,
+            lon_lo,
+            lon_hi,
+        }
     }
 
     /// Whether the point belongs to this cell (half-open, closed at the world's
@@ -92,17 +118,36 @@ impl Cell {
         let (s2, c2) = p2.sin_cos();
         // cos(lat) over [p1, p2]: largest where |lat| is smallest.
         let cos_lat_lo = c1.min(c2);
-        let cos_lat_hi = if p1 <= 0.0 && 0.0 <= p2 { 1.0 } else { c1.max(c2) };
+        let cos_lat_hi = if p1 <= 0.0 && 0.0 <= p2 {
+            1.0
+        } else {
+            c1.max(c2)
+        };
         let (sl1, cl1) = l1.sin_cos();
         let (sl2, cl2) = l2.sin_cos();
         let half_pi = std::f64::consts::FRAC_PI_2;
         // Extremes of cos and sin over [l1, l2] are at the ends or where the
         // interval crosses 0 / ±180 (cos) and ±90 (sin).
-        let cos_lon_hi = if self.lon_lo <= 0.0 && 0.0 <= self.lon_hi { 1.0 } else { cl1.max(cl2) };
-        let cos_lon_lo =
-            if self.lon_lo == -180.0 || self.lon_hi == 180.0 { -1.0 } else { cl1.min(cl2) };
-        let sin_lon_hi = if l1 <= half_pi && half_pi <= l2 { 1.0 } else { sl1.max(sl2) };
-        let sin_lon_lo = if l1 <= -half_pi && -half_pi <= l2 { -1.0 } else { sl1.min(sl2) };
+        let cos_lon_hi = if self.lon_lo <= 0.0 && 0.0 <= self.lon_hi {
+            1.0
+        } else {
+            cl1.max(cl2)
+        };
+        let cos_lon_lo = if self.lon_lo == -180.0 || self.lon_hi == 180.0 {
+            -1.0
+        } else {
+            cl1.min(cl2)
+        };
+        let sin_lon_hi = if l1 <= half_pi && half_pi <= l2 {
+            1.0
+        } else {
+            sl1.max(sl2)
+        };
+        let sin_lon_lo = if l1 <= -half_pi && -half_pi <= l2 {
+            -1.0
+        } else {
+            sl1.min(sl2)
+        };
         // x = cos(lat)·cos(lon), y = cos(lat)·sin(lon) with cos(lat) >= 0: the
         // extremes of a product of ranges are at its corners.
         let x_lo = (cos_lat_lo * cos_lon_lo).min(cos_lat_hi * cos_lon_lo);
@@ -135,8 +180,8 @@ impl Aabb {
     #[cfg(test)]
     pub fn min_chord2(&self, q: &[f64; 3]) -> f64 {
         let mut s = 0.0;
-        for i in 0..3 {
-            let d = (self.lo[i] - q[i]).max(q[i] - self.hi[i]).max(0.0);
+        for ((&lo, &hi), &x) in self.lo.iter().zip(&self.hi).zip(q) {
+            let d = (lo - x).max(x - hi).max(0.0);
             s += d * d;
         }
         s
@@ -151,7 +196,10 @@ mod tests {
     fn cells(depth: u32) -> Vec<Cell> {
         let mut v = vec![Cell::WORLD];
         for _ in 0..depth {
-            v = v.iter().flat_map(|c| (0..4).map(move |q| c.child(q))).collect();
+            v = v
+                .iter()
+                .flat_map(|c| (0..4).map(move |q| c.child(q)))
+                .collect();
         }
         v
     }
@@ -206,7 +254,13 @@ mod tests {
 
     #[test]
     fn bound_never_exceeds_a_true_distance() {
-        let qs = [(0.0, 179.9), (89.99, 0.0), (-89.99, 45.0), (10.0, -180.0), (0.0, 0.0)];
+        let qs = [
+            (0.0, 179.9),
+            (89.99, 0.0),
+            (-89.99, 45.0),
+            (10.0, -180.0),
+            (0.0, 0.0),
+        ];
         for c in cells(3) {
             let b = c.aabb();
             for &(qlat, qlon) in &qs {

@@ -23,7 +23,15 @@ pub struct Iter<'a, T> {
 impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Every `(id, point)` pair, in no particular order.
     pub fn iter(&self) -> Iter<'_, T> {
-        Iter { tree: self, node: 0, slot: 0, capped: 0, group: 0, members: None, remaining: self.len() }
+        Iter {
+            tree: self,
+            node: 0,
+            slot: 0,
+            capped: 0,
+            group: 0,
+            members: None,
+            remaining: self.len(),
+        }
     }
 
     /// Every id, in no particular order.

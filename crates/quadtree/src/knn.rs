@@ -68,7 +68,11 @@ pub(crate) struct KBest<T> {
 
 impl<T> KBest<T> {
     pub fn new(k: usize, limit: f64) -> KBest<T> {
-        KBest { k, heap: BinaryHeap::with_capacity(k + 1), worst: limit }
+        KBest {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+            worst: limit,
+        }
     }
 
     /// Offers a candidate (the caller has checked `d2 <= self.worst`);
@@ -131,7 +135,12 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     ///
     /// # Errors
     /// [`Error::InvalidRadius`] if `radius_m` is NaN or negative.
-    pub fn nearest_within(&self, p: Point, k: usize, radius_m: f64) -> Result<Vec<(T, f64)>, Error> {
+    pub fn nearest_within(
+        &self,
+        p: Point,
+        k: usize,
+        radius_m: f64,
+    ) -> Result<Vec<(T, f64)>, Error> {
         check_radius(radius_m)?;
         let mut out: Vec<(T, f64)> = self
             .knn(p, k, m_to_chord2_bound(radius_m))
@@ -222,7 +231,12 @@ fn scan_flat<T: Copy>(arena: &Arena<T>, s: &Span, q: &[f64; 3], best: &mut KBest
         let b = &mut buf[..end - start];
         // The same expression as `point::chord2`, so answers are bit-identical
         // to `Point::distance_m`.
-        for (((d, &x), &y), &z) in b.iter_mut().zip(&xs[start..end]).zip(&ys[start..end]).zip(&zs[start..end]) {
+        for (((d, &x), &y), &z) in b
+            .iter_mut()
+            .zip(&xs[start..end])
+            .zip(&ys[start..end])
+            .zip(&zs[start..end])
+        {
             let dx = q[0] - x;
             let dy = q[1] - y;
             let dz = q[2] - z;

@@ -42,7 +42,11 @@ pub(crate) const NO_REGION: u8 = u8::MAX;
 const MIN_CLASS: u8 = 2;
 
 impl Span {
-    pub const EMPTY: Span = Span { off: 0, len: 0, class: NO_REGION };
+    pub const EMPTY: Span = Span {
+        off: 0,
+        len: 0,
+        class: NO_REGION,
+    };
 
     #[inline]
     pub fn cap(&self) -> usize {
@@ -78,7 +82,11 @@ pub(crate) struct Arena<T> {
 
 impl<T: Copy> Arena<T> {
     pub fn new() -> Arena<T> {
-        Arena { coords: Vec::new(), entries: Vec::new(), free: Vec::new() }
+        Arena {
+            coords: Vec::new(),
+            entries: Vec::new(),
+            free: Vec::new(),
+        }
     }
 
     /// Room for `slots` more slots without reallocating.
@@ -122,12 +130,19 @@ impl<T: Copy> Arena<T> {
         let (old_cap, new_cap) = (s.cap(), 1usize << class);
         let (o, n, len) = (s.off as usize, off as usize, s.len as usize);
         for axis in 0..LANES {
-            self.coords.copy_within(LANES * o + axis * old_cap..LANES * o + axis * old_cap + len, LANES * n + axis * new_cap);
+            self.coords.copy_within(
+                LANES * o + axis * old_cap..LANES * o + axis * old_cap + len,
+                LANES * n + axis * new_cap,
+            );
         }
         self.entries.copy_within(o..o + len, n);
         let keep = s.len;
         self.release(s);
-        *s = Span { off, len: keep, class };
+        *s = Span {
+            off,
+            len: keep,
+            class,
+        };
     }
 
     /// The x, y, z and insertion-number arrays of a leaf.
@@ -136,7 +151,12 @@ impl<T: Copy> Arena<T> {
         let (cap, len) = (s.cap(), s.len as usize);
         let b = LANES * s.off as usize;
         let c = &self.coords[b..b + LANES * cap];
-        [&c[..len], &c[cap..cap + len], &c[2 * cap..2 * cap + len], &c[3 * cap..3 * cap + len]]
+        [
+            &c[..len],
+            &c[cap..cap + len],
+            &c[2 * cap..2 * cap + len],
+            &c[3 * cap..3 * cap + len],
+        ]
     }
 
     /// The entries of a leaf.
@@ -148,7 +168,11 @@ impl<T: Copy> Arena<T> {
     #[inline]
     pub fn unit(&self, s: &Span, slot: usize) -> [f64; 3] {
         let (cap, b) = (s.cap(), LANES * s.off as usize + slot);
-        [self.coords[b], self.coords[b + cap], self.coords[b + 2 * cap]]
+        [
+            self.coords[b],
+            self.coords[b + cap],
+            self.coords[b + 2 * cap],
+        ]
     }
 
     #[inline]
@@ -174,7 +198,11 @@ impl<T: Copy> Arena<T> {
     #[inline]
     pub fn push(&mut self, s: &mut Span, e: Entry<T>, u: [f64; 3]) -> u32 {
         if s.len as usize == s.cap() {
-            let class = if s.class == NO_REGION { MIN_CLASS } else { s.class + 1 };
+            let class = if s.class == NO_REGION {
+                MIN_CLASS
+            } else {
+                s.class + 1
+            };
             self.relocate(s, class, e);
         }
         let slot = s.len as usize;
@@ -223,9 +251,15 @@ impl<T: Copy> Arena<T> {
         let n = items.len();
         let mut s = Span::EMPTY;
         let mut items = items.peekable();
-        let Some(&(first, _)) = items.peek() else { return s };
+        let Some(&(first, _)) = items.peek() else {
+            return s;
+        };
         let class = Self::class_for(n);
-        s = Span { off: self.alloc(class, first), len: 0, class };
+        s = Span {
+            off: self.alloc(class, first),
+            len: 0,
+            class,
+        };
         for (e, u) in items {
             let slot = s.len as usize;
             self.write(&s, slot, u);
@@ -258,7 +292,12 @@ pub(crate) struct Capped<T> {
 
 impl<T: Copy> Capped<T> {
     pub fn new() -> Capped<T> {
-        Capped { groups: Vec::new(), free: Vec::new(), by_point: HashMap::default(), len: 0 }
+        Capped {
+            groups: Vec::new(),
+            free: Vec::new(),
+            by_point: HashMap::default(),
+            len: 0,
+        }
     }
 
     #[inline]

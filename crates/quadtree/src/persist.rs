@@ -138,7 +138,9 @@ impl<T: IdBytes> QuadTree<T> {
             return Err(Error::ChecksumMismatch);
         }
         if u16_at(10) as usize != T::WIDTH {
-            return Err(Error::Corrupt("id width differs from the requested id type"));
+            return Err(Error::Corrupt(
+                "id width differs from the requested id type",
+            ));
         }
         let mut c4 = [0u8; 4];
         c4.copy_from_slice(&body[12..16]);
@@ -185,8 +187,10 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Every `(id, point)` in insertion order (how snapshots are written, so a
     /// rebuilt tree orders ties the same way).
     pub fn entries_in_order(&self) -> Vec<(T, Point)> {
-        let mut v: Vec<(u64, T, Point)> =
-            self.iter().map(|(id, p)| (self.index[&id].seq, id, p)).collect();
+        let mut v: Vec<(u64, T, Point)> = self
+            .iter()
+            .map(|(id, p)| (self.index[&id].seq, id, p))
+            .collect();
         v.sort_unstable_by_key(|e| e.0);
         v.into_iter().map(|(_, id, p)| (id, p)).collect()
     }
@@ -214,7 +218,11 @@ mod serde_impl {
     /// entries in insertion order.
     impl<T: Copy + Eq + Hash + Serialize> Serialize for QuadTree<T> {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            Out { leaf_capacity: self.capacity, entries: self.entries_in_order() }.serialize(s)
+            Out {
+                leaf_capacity: self.capacity,
+                entries: self.entries_in_order(),
+            }
+            .serialize(s)
         }
     }
 

@@ -65,7 +65,10 @@ impl Point {
             return Err(crate::Error::InvalidLongitude(lon));
         }
         // `x + 0.0` turns -0.0 into 0.0 and leaves every other value alone.
-        Ok(Point { lat: lat + 0.0, lon: lon + 0.0 })
+        Ok(Point {
+            lat: lat + 0.0,
+            lon: lon + 0.0,
+        })
     }
 
     /// Latitude in degrees, within `-90..=90`.
@@ -167,7 +170,10 @@ impl TryFrom<RawPoint> for Point {
 #[cfg(feature = "serde")]
 impl From<Point> for RawPoint {
     fn from(p: Point) -> RawPoint {
-        RawPoint { lat: p.lat, lon: p.lon }
+        RawPoint {
+            lat: p.lat,
+            lon: p.lon,
+        }
     }
 }
 

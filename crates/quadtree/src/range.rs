@@ -33,8 +33,11 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         check_radius(radius_m)?;
         let mut found: Vec<(Cand<T>, f64)> = Vec::new();
         self.for_each_within(p, radius_m, |c, m| found.push((c, m)));
-        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(found.into_iter().map(|(c, m)| (self.id_of(c.who), m)).collect())
+        found.sort_unstable_by_key(|a| a.0);
+        Ok(found
+            .into_iter()
+            .map(|(c, m)| (self.id_of(c.who), m))
+            .collect())
     }
 
     /// The `n` best ids within `radius_m` metres of `p` by a caller's score
@@ -73,7 +76,11 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         // A heap whose top is the worst of the n kept so far.
         let mut heap: BinaryHeap<Scored<T>> = BinaryHeap::with_capacity(n + 1);
         self.for_each_within(p, radius_m, |c, m| {
-            let s = Scored { score: score(self.id_of(c.who), m), m, c };
+            let s = Scored {
+                score: score(self.id_of(c.who), m),
+                m,
+                c,
+            };
             if heap.len() < n {
                 heap.push(s);
             } else if let Some(mut worst) = heap.peek_mut() {
@@ -82,7 +89,11 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                 }
             }
         });
-        Ok(heap.into_sorted_vec().into_iter().map(|s| (self.id_of(s.c.who), s.m, s.score)).collect())
+        Ok(heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|s| (self.id_of(s.c.who), s.m, s.score))
+            .collect())
     }
 
     /// Every id inside the latitude/longitude box from `south_west` to
@@ -140,7 +151,14 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                             let m = chord2_to_m(d2);
                             if m <= radius_m {
                                 let who = Who::Slot(s.off + i as u32);
-                                f(Cand { d2, seq: seqs[i].to_bits(), who }, m);
+                                f(
+                                    Cand {
+                                        d2,
+                                        seq: seqs[i].to_bits(),
+                                        who,
+                                    },
+                                    m,
+                                );
                             }
                         }
                     }
@@ -152,7 +170,14 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                             let m = chord2_to_m(d2);
                             if m <= radius_m {
                                 for (&seq, &id) in &g.members {
-                                    f(Cand { d2, seq, who: Who::Id(id) }, m);
+                                    f(
+                                        Cand {
+                                            d2,
+                                            seq,
+                                            who: Who::Id(id),
+                                        },
+                                        m,
+                                    );
                                 }
                             }
                         }
@@ -230,7 +255,12 @@ impl GeoBox {
         } else {
             ([(sw.lon(), 180.0), (-180.0, ne.lon())], 2)
         };
-        GeoBox { lat_lo: sw.lat(), lat_hi: ne.lat(), lons, n_lons }
+        GeoBox {
+            lat_lo: sw.lat(),
+            lat_hi: ne.lat(),
+            lons,
+            n_lons,
+        }
     }
 
     fn lon_ranges(&self) -> &[(f64, f64)] {
@@ -259,7 +289,9 @@ impl GeoBox {
         if c.lat_lo > self.lat_hi || c.lat_hi < self.lat_lo {
             return false;
         }
-        self.lon_ranges().iter().any(|&(a, b)| c.lon_lo <= b && a <= c.lon_hi)
+        self.lon_ranges()
+            .iter()
+            .any(|&(a, b)| c.lon_lo <= b && a <= c.lon_hi)
             || (self.lat_hi == 90.0 && c.lat_hi == 90.0)
             || (self.lat_lo == -90.0 && c.lat_lo == -90.0)
             || (c.lon_hi == 180.0 && self.has_lon(-180.0))
@@ -270,7 +302,10 @@ impl GeoBox {
     fn holds(&self, c: &Cell) -> bool {
         self.lat_lo <= c.lat_lo
             && c.lat_hi <= self.lat_hi
-            && self.lon_ranges().iter().any(|&(a, b)| a <= c.lon_lo && c.lon_hi <= b)
+            && self
+                .lon_ranges()
+                .iter()
+                .any(|&(a, b)| a <= c.lon_lo && c.lon_hi <= b)
     }
 }
 

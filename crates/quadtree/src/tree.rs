@@ -59,11 +59,19 @@ impl Hot {
     fn new(b: &Aabb, kind: Kind) -> Hot {
         let down = |x: f64| {
             let f = x as f32;
-            if f as f64 > x { f.next_down() } else { f }
+            if f as f64 > x {
+                f.next_down()
+            } else {
+                f
+            }
         };
         let up = |x: f64| {
             let f = x as f32;
-            if (f as f64) < x { f.next_up() } else { f }
+            if (f as f64) < x {
+                f.next_up()
+            } else {
+                f
+            }
         };
         Hot {
             lo: [down(b.lo[0]), down(b.lo[1]), down(b.lo[2])],
@@ -108,8 +116,8 @@ impl Hot {
     #[inline(always)]
     pub fn min_chord2(&self, q: &[f64; 3]) -> f64 {
         let mut s = 0.0;
-        for i in 0..3 {
-            let d = (self.lo[i] as f64 - q[i]).max(q[i] - self.hi[i] as f64).max(0.0);
+        for ((&lo, &hi), &x) in self.lo.iter().zip(&self.hi).zip(q) {
+            let d = (lo as f64 - x).max(x - hi as f64).max(0.0);
             s += d * d;
         }
         s
@@ -202,7 +210,12 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     pub(crate) fn empty(capacity: usize) -> QuadTree<T> {
         QuadTree {
             capacity,
-            nodes: vec![Node { cell: Cell::WORLD, parent: NONE, depth: 0, count: 0 }],
+            nodes: vec![Node {
+                cell: Cell::WORLD,
+                parent: NONE,
+                depth: 0,
+                count: 0,
+            }],
             hot: vec![Hot::UNUSED],
             free_blocks: Vec::new(),
             arena: Arena::new(),
@@ -290,7 +303,11 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
 
     /// Keeps only the ids for which `f` returns `true`.
     pub fn retain(&mut self, mut f: impl FnMut(T, Point) -> bool) {
-        let doomed: Vec<T> = self.iter().filter(|&(id, p)| !f(id, p)).map(|(id, _)| id).collect();
+        let doomed: Vec<T> = self
+            .iter()
+            .filter(|&(id, p)| !f(id, p))
+            .map(|(id, _)| id)
+            .collect();
         for id in doomed {
             self.remove(&id);
         }
@@ -314,7 +331,16 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             Kind::Flat(s) => (s.off, s.class),
             _ => (0, CAPPED),
         };
-        Loc { seq, node, slot, off, ilat, ilon, class, depth: n.depth }
+        Loc {
+            seq,
+            node,
+            slot,
+            off,
+            ilat,
+            ilon,
+            class,
+            depth: n.depth,
+        }
     }
 
     /// After a leaf moved to another region of the arena: points every id in
@@ -394,10 +420,16 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Moves an id already in the tree; returns its old position.
     fn move_to(&mut self, id: T, loc: Loc, p: Point) -> Point {
         let n = loc.node as usize;
-        if loc.class != CAPPED && Cell::from_key(loc.depth, loc.ilat, loc.ilon).contains(p.lat(), p.lon()) {
+        if loc.class != CAPPED
+            && Cell::from_key(loc.depth, loc.ilat, loc.ilon).contains(p.lat(), p.lon())
+        {
             // The common case for a driver's 3-second update: everything needed
             // is in `loc`, no node is read.
-            let s = Span { off: loc.off, len: loc.slot + 1, class: loc.class };
+            let s = Span {
+                off: loc.off,
+                len: loc.slot + 1,
+                class: loc.class,
+            };
             let old = self.arena.entry(&s, loc.slot as usize).pt;
             let u = p.unit();
             self.arena.set(&s, loc.slot as usize, p, u);
@@ -491,8 +523,11 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
 
     /// Turns internal `node` into one ordinary leaf holding its whole subtree.
     fn collapse(&mut self, node: u32) {
-        let Kind::Internal { first } = self.hot[node as usize].kind else { return };
-        let mut points: Vec<(Entry<T>, [f64; 3])> = Vec::with_capacity(self.nodes[node as usize].count);
+        let Kind::Internal { first } = self.hot[node as usize].kind else {
+            return;
+        };
+        let mut points: Vec<(Entry<T>, [f64; 3])> =
+            Vec::with_capacity(self.nodes[node as usize].count);
         self.drain(first, &mut points);
         let span = self.arena.fill(points.iter().copied());
         let h = &mut self.hot[node as usize];
@@ -547,7 +582,9 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Splits `node` (and, recursively, any child still over capacity) if it
     /// is an ordinary leaf holding more than the capacity.
     pub(crate) fn split_if_needed(&mut self, node: u32) {
-        let Kind::Flat(mut s) = self.hot[node as usize].kind else { return };
+        let Kind::Flat(mut s) = self.hot[node as usize].kind else {
+            return;
+        };
         if (s.len as usize) <= self.capacity {
             return;
         }
@@ -580,7 +617,12 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             None => {
                 let f = self.nodes.len() as u32;
                 for _ in 0..4 {
-                    self.nodes.push(Node { cell, parent: NONE, depth: 0, count: 0 });
+                    self.nodes.push(Node {
+                        cell,
+                        parent: NONE,
+                        depth: 0,
+                        count: 0,
+                    });
                     self.hot.push(Hot::UNUSED);
                 }
                 f
@@ -588,13 +630,23 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         };
         for q in 0..4u32 {
             let kind = if depth >= MAX_DEPTH {
-                Kind::Capped { leaf: self.alloc_capped() }
+                Kind::Capped {
+                    leaf: self.alloc_capped(),
+                }
             } else {
                 Kind::Flat(Span::EMPTY)
             };
             let c = cell.child(q as usize);
-            self.nodes[(first + q) as usize] = Node { cell: c, parent: node, depth, count: 0 };
-            self.hot[(first + q) as usize] = Hot { kind, ..Hot::UNUSED };
+            self.nodes[(first + q) as usize] = Node {
+                cell: c,
+                parent: node,
+                depth,
+                count: 0,
+            };
+            self.hot[(first + q) as usize] = Hot {
+                kind,
+                ..Hot::UNUSED
+            };
         }
         self.hot[node as usize] = Hot::new(&cell.aabb(), Kind::Internal { first });
         first
@@ -663,9 +715,14 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
             let h = &self.hot[n as usize];
             if let Kind::Internal { .. } = h.kind {
                 let cell_box = Hot::new(&node.cell.aabb(), h.kind);
-                assert_eq!((h.lo, h.hi), (cell_box.lo, cell_box.hi), "box of internal node {n}");
+                assert_eq!(
+                    (h.lo, h.hi),
+                    (cell_box.lo, cell_box.hi),
+                    "box of internal node {n}"
+                );
             }
-            let inside = |u: [f64; 3]| (0..3).all(|i| h.lo[i] as f64 <= u[i] && u[i] <= h.hi[i] as f64);
+            let inside =
+                |u: [f64; 3]| (0..3).all(|i| h.lo[i] as f64 <= u[i] && u[i] <= h.hi[i] as f64);
             match self.hot[n as usize].kind {
                 Kind::Internal { first } => {
                     for q in 0..4u32 {
@@ -675,8 +732,9 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
                         assert_eq!(c.cell, node.cell.child(q as usize));
                         stack.push(first + q);
                     }
-                    let sum: usize =
-                        (first..first + 4).map(|c| self.nodes[c as usize].count).sum();
+                    let sum: usize = (first..first + 4)
+                        .map(|c| self.nodes[c as usize].count)
+                        .sum();
                     assert_eq!(node.count, sum, "count of node {n}");
                     assert!(
                         node.count > self.merge_threshold(),
@@ -686,13 +744,21 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
                 }
                 Kind::Flat(s) => {
                     assert!(node.depth < MAX_DEPTH);
-                    assert!(s.len as usize <= self.capacity, "leaf over capacity: {}", s.len);
+                    assert!(
+                        s.len as usize <= self.capacity,
+                        "leaf over capacity: {}",
+                        s.len
+                    );
                     assert!(s.len as usize <= s.cap());
                     assert_eq!(node.count, s.len as usize);
                     for i in 0..s.len as usize {
                         let e = self.arena.entry(&s, i);
                         let p = e.pt;
-                        assert!(node.cell.contains(p.lat(), p.lon()), "{p:?} outside {:?}", node.cell);
+                        assert!(
+                            node.cell.contains(p.lat(), p.lon()),
+                            "{p:?} outside {:?}",
+                            node.cell
+                        );
                         assert_eq!(self.arena.unit(&s, i), p.unit());
                         assert!(inside(p.unit()), "point outside its leaf's box");
                         assert_eq!(self.arena.lanes(&s)[3][i].to_bits(), e.seq);
@@ -748,7 +814,11 @@ mod tests {
             match self.next() % 5 {
                 // A cluster, the antimeridian, a pole, a duplicate spot, anywhere.
                 0 => Point::new(48.0 + self.unit() * 0.01, 2.0 + self.unit() * 0.01).unwrap(),
-                1 => Point::new(self.unit() * 10.0 - 5.0, if self.next() % 2 == 0 { 180.0 } else { -180.0 }).unwrap(),
+                1 => Point::new(
+                    self.unit() * 10.0 - 5.0,
+                    if self.next() % 2 == 0 { 180.0 } else { -180.0 },
+                )
+                .unwrap(),
                 2 => Point::new(89.9 + self.unit() * 0.1, self.unit() * 360.0 - 180.0).unwrap(),
                 3 => Point::new(10.0, 20.0).unwrap(),
                 _ => Point::new(self.unit() * 180.0 - 90.0, self.unit() * 360.0 - 180.0).unwrap(),
@@ -806,7 +876,10 @@ mod tests {
             }
         }
         t.check_invariants();
-        assert_eq!(t.nearest(p, 2).iter().map(|x| x.0).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(
+            t.nearest(p, 2).iter().map(|x| x.0).collect::<Vec<_>>(),
+            [1, 3]
+        );
         // Moving the stack apart shrinks the tree back.
         for i in 0..10_000u32 {
             if i % 2 == 1 {
@@ -821,7 +894,9 @@ mod tests {
     #[test]
     fn bulk_load_matches_sequential_inserts() {
         let mut rng = Rng(7);
-        let items: Vec<(u32, Point)> = (0..3000).map(|_| ((rng.next() % 2000) as u32, rng.point())).collect();
+        let items: Vec<(u32, Point)> = (0..3000)
+            .map(|_| ((rng.next() % 2000) as u32, rng.point()))
+            .collect();
         let mut seq = QuadTree::with_leaf_capacity(8).unwrap();
         for &(id, p) in &items {
             seq.insert(id, p);

@@ -74,7 +74,12 @@ fn build(pts: &[Point], capacity: usize) -> QuadTree<u32> {
 
 /// kNN answer against brute force: the right count, distinct real ids, each
 /// reported distance true, and the sorted distances those of the k nearest.
-fn check_nearest(pts: &[Point], q: Point, k: usize, got: &[(u32, f64)]) -> Result<(), TestCaseError> {
+fn check_nearest(
+    pts: &[Point],
+    q: Point,
+    k: usize,
+    got: &[(u32, f64)],
+) -> Result<(), TestCaseError> {
     let mut all: Vec<f64> = pts.iter().map(|&p| haversine(q, p)).collect();
     all.sort_by(f64::total_cmp);
     prop_assert_eq!(got.len(), k.min(pts.len()));
@@ -82,8 +87,20 @@ fn check_nearest(pts: &[Point], q: Point, k: usize, got: &[(u32, f64)]) -> Resul
     for (i, &(id, d)) in got.iter().enumerate() {
         prop_assert!(seen.insert(id), "id {} twice", id);
         let truth = haversine(q, pts[id as usize]);
-        prop_assert!((d - truth).abs() <= tol(truth), "id {}: {} vs {}", id, d, truth);
-        prop_assert!((d - all[i]).abs() <= tol(all[i]), "rank {}: {} vs {}", i, d, all[i]);
+        prop_assert!(
+            (d - truth).abs() <= tol(truth),
+            "id {}: {} vs {}",
+            id,
+            d,
+            truth
+        );
+        prop_assert!(
+            (d - all[i]).abs() <= tol(all[i]),
+            "rank {}: {} vs {}",
+            i,
+            d,
+            all[i]
+        );
         if i > 0 {
             prop_assert!(got[i - 1].1 <= d);
         }
@@ -97,10 +114,22 @@ fn check_within(pts: &[Point], q: Point, r: f64, got: &[(u32, f64)]) -> Result<(
     for (i, &p) in pts.iter().enumerate() {
         let d = haversine(q, p);
         if d < r - tol(d) {
-            prop_assert!(ids.contains(&(i as u32)), "missing id {} at {} <= {}", i, d, r);
+            prop_assert!(
+                ids.contains(&(i as u32)),
+                "missing id {} at {} <= {}",
+                i,
+                d,
+                r
+            );
         }
         if d > r + tol(d) {
-            prop_assert!(!ids.contains(&(i as u32)), "extra id {} at {} > {}", i, d, r);
+            prop_assert!(
+                !ids.contains(&(i as u32)),
+                "extra id {} at {} > {}",
+                i,
+                d,
+                r
+            );
         }
     }
     for (i, &(id, d)) in got.iter().enumerate() {
@@ -130,9 +159,7 @@ fn in_box_oracle(p: Point, sw: Point, ne: Point) -> bool {
             lon >= sw.lon() || lon <= ne.lon()
         }
     };
-    lon_ok(p.lon())
-        || (p.lon() == 180.0 && lon_ok(-180.0))
-        || (p.lon() == -180.0 && lon_ok(180.0))
+    lon_ok(p.lon()) || (p.lon() == 180.0 && lon_ok(-180.0)) || (p.lon() == -180.0 && lon_ok(180.0))
 }
 
 fn radius() -> impl Strategy<Value = f64> {
@@ -322,8 +349,16 @@ fn empty_tree_answers_nothing() {
     let q = Point::new(1.0, 2.0).unwrap();
     assert!(t.nearest(q, 5).is_empty());
     assert!(t.within(q, f64::INFINITY).unwrap().is_empty());
-    assert!(t.in_box(Point::new(-90.0, -180.0).unwrap(), Point::new(90.0, 180.0).unwrap()).is_empty());
-    assert!(t.top_by_score_within(q, 1e9, 3, |_, _| 1.0).unwrap().is_empty());
+    assert!(t
+        .in_box(
+            Point::new(-90.0, -180.0).unwrap(),
+            Point::new(90.0, 180.0).unwrap()
+        )
+        .is_empty());
+    assert!(t
+        .top_by_score_within(q, 1e9, 3, |_, _| 1.0)
+        .unwrap()
+        .is_empty());
     assert!(t.is_empty());
     assert_eq!(t.iter().count(), 0);
     assert_eq!(format!("{t:?}"), "{}");
@@ -331,15 +366,27 @@ fn empty_tree_answers_nothing() {
 
 #[test]
 fn bad_input_is_an_error() {
-    assert!(matches!(Point::new(f64::NAN, 0.0), Err(Error::InvalidLatitude(_))));
-    assert!(matches!(Point::new(0.0, 180.5), Err(Error::InvalidLongitude(_))));
-    assert!(matches!(QuadTree::<u8>::with_leaf_capacity(0), Err(Error::InvalidLeafCapacity(0))));
+    assert!(matches!(
+        Point::new(f64::NAN, 0.0),
+        Err(Error::InvalidLatitude(_))
+    ));
+    assert!(matches!(
+        Point::new(0.0, 180.5),
+        Err(Error::InvalidLongitude(_))
+    ));
+    assert!(matches!(
+        QuadTree::<u8>::with_leaf_capacity(0),
+        Err(Error::InvalidLeafCapacity(0))
+    ));
     assert!(QuadTree::<u8>::with_leaf_capacity(hld_quadtree::MAX_LEAF_CAPACITY + 1).is_err());
     let mut t = QuadTree::new();
     let q = Point::new(0.0, 0.0).unwrap();
     t.insert(1u8, q);
     for r in [-1.0, f64::NAN, f64::NEG_INFINITY, -0.0 - 1e-300] {
-        assert!(matches!(t.within(q, r), Err(Error::InvalidRadius(_))), "{r}");
+        assert!(
+            matches!(t.within(q, r), Err(Error::InvalidRadius(_))),
+            "{r}"
+        );
         assert!(t.nearest_within(q, 3, r).is_err());
         assert!(t.top_by_score_within(q, r, 3, |_, _| 0.0).is_err());
     }
@@ -364,10 +411,16 @@ fn ten_thousand_identical_points() {
     assert_eq!(t.len(), 12_000);
     let beside = Point::new(51.4710, -0.4543).unwrap();
     let near = t.nearest(beside, 10);
-    assert_eq!(near.iter().map(|x| x.0).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        near.iter().map(|x| x.0).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
     assert!((near[0].1 - spot.distance_m(&beside)).abs() < 1e-9);
     assert_eq!(t.within(spot, 1.0).unwrap().len(), 10_000);
-    let b = t.in_box(Point::new(51.0, -1.0).unwrap(), Point::new(52.0, 0.0).unwrap());
+    let b = t.in_box(
+        Point::new(51.0, -1.0).unwrap(),
+        Point::new(52.0, 0.0).unwrap(),
+    );
     assert!(b.len() >= 10_000);
     // Move half of them away and remove the rest: back to a small tree.
     for i in 0..5_000u32 {
@@ -380,14 +433,23 @@ fn ten_thousand_identical_points() {
     assert_eq!(t.len(), 7_000);
     // Bulk loading a pile is fine too.
     let pile = QuadTree::bulk_load((0..10_000u32).map(|i| (i, spot)));
-    assert_eq!(pile.nearest(beside, 3).iter().map(|x| x.0).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(
+        pile.nearest(beside, 3)
+            .iter()
+            .map(|x| x.0)
+            .collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
 }
 
 #[test]
 fn serde_round_trip() {
     let mut t = QuadTree::with_leaf_capacity(3).unwrap();
     for i in 0..50u64 {
-        t.insert(i, Point::new(i as f64 - 25.0, 179.0 + (i % 3) as f64 * 0.5).unwrap());
+        t.insert(
+            i,
+            Point::new(i as f64 - 25.0, 179.0 + (i % 3) as f64 * 0.5).unwrap(),
+        );
     }
     let json = serde_json::to_string(&t).unwrap();
     let back: QuadTree<u64> = serde_json::from_str(&json).unwrap();
@@ -395,7 +457,10 @@ fn serde_round_trip() {
     assert_eq!(back.leaf_capacity(), 3);
     // Invalid content is refused.
     assert!(serde_json::from_str::<QuadTree<u64>>(r#"{"leaf_capacity":0,"entries":[]}"#).is_err());
-    assert!(serde_json::from_str::<QuadTree<u64>>(r#"{"leaf_capacity":4,"entries":[[1,{"lat":95.0,"lon":0.0}]]}"#).is_err());
+    assert!(serde_json::from_str::<QuadTree<u64>>(
+        r#"{"leaf_capacity":4,"entries":[[1,{"lat":95.0,"lon":0.0}]]}"#
+    )
+    .is_err());
     assert!(serde_json::from_str::<QuadTree<u64>>(
         r#"{"leaf_capacity":4,"entries":[[1,{"lat":5.0,"lon":0.0}],[1,{"lat":6.0,"lon":0.0}]]}"#
     )
@@ -406,7 +471,9 @@ fn serde_round_trip() {
 
 #[test]
 fn std_like_api() {
-    let mut t: QuadTree<u16> = (0..100u16).map(|i| (i, Point::new(i as f64 * 0.5, i as f64).unwrap())).collect();
+    let mut t: QuadTree<u16> = (0..100u16)
+        .map(|i| (i, Point::new(i as f64 * 0.5, i as f64).unwrap()))
+        .collect();
     assert_eq!(t.len(), 100);
     assert!(t.contains(&7) && !t.contains(&700));
     t.extend([(700u16, Point::new(1.0, 1.0).unwrap())]);
@@ -418,5 +485,8 @@ fn std_like_api() {
     let c = t.clone();
     t.clear();
     assert!(t.is_empty() && c.len() == 51);
-    assert_eq!(QuadTree::<u16>::default().leaf_capacity(), hld_quadtree::DEFAULT_LEAF_CAPACITY);
+    assert_eq!(
+        QuadTree::<u16>::default().leaf_capacity(),
+        hld_quadtree::DEFAULT_LEAF_CAPACITY
+    );
 }
