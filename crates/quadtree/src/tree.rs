@@ -397,10 +397,16 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                         m.slot = loc.slot;
                     }
                 }
-                if s.len == 0 {
-                    self.hot[loc.node as usize].clear_box();
-                } else if (s.off, s.class) != before {
+                let s = *s;
+                if s.len > 0 && (s.off, s.class) != before {
                     self.refresh_region(loc.node);
+                }
+                // Shrink the leaf's box to what is left (a few dozen points
+                // already in cache), so churn does not leave boxes stale-large.
+                let h = &mut self.hot[loc.node as usize];
+                h.clear_box();
+                for i in 0..s.len as usize {
+                    h.grow(&self.arena.unit(&s, i));
                 }
                 p
             }
