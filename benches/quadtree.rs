@@ -396,7 +396,7 @@ fn bench_datasets(c: &mut Criterion) {
         for r in [1_000.0, 50_000.0] {
             let mut g = c.benchmark_group(format!("radius{}km/{name}", r as u32 / 1000));
             let r2 = m_to_chord2(r);
-            g.bench_function("hld", |b| b.iter(|| hld.within(*next(), r).unwrap()));
+            g.bench_function("hld", |b| b.iter(|| hld.within(*next(), r)));
             g.bench_function("rstar", |b| {
                 b.iter(|| {
                     let q = next();
@@ -528,12 +528,8 @@ fn bench_churn(c: &mut Criterion) {
     grp.bench_function("churned", |b| b.iter(|| churned.nearest(*next(), 10)));
     grp.finish();
     let mut grp = c.benchmark_group("churn200k/radius50km");
-    grp.bench_function("fresh", |b| {
-        b.iter(|| fresh.within(*next(), 50_000.0).unwrap())
-    });
-    grp.bench_function("churned", |b| {
-        b.iter(|| churned.within(*next(), 50_000.0).unwrap())
-    });
+    grp.bench_function("fresh", |b| b.iter(|| fresh.within(*next(), 50_000.0)));
+    grp.bench_function("churned", |b| b.iter(|| churned.within(*next(), 50_000.0)));
     grp.finish();
 }
 
@@ -555,7 +551,7 @@ fn bench_capacity(c: &mut Criterion) {
                 b.iter(|| t.nearest(*next(), 10))
             });
             g.bench_with_input(BenchmarkId::new("radius50km", cap), &cap, |b, _| {
-                b.iter(|| t.within(*next(), 50_000.0).unwrap())
+                b.iter(|| t.within(*next(), 50_000.0))
             });
             let mut next = cycle(&trace);
             g.bench_with_input(BenchmarkId::new("move100m", cap), &cap, |b, _| {

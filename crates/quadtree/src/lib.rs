@@ -89,8 +89,9 @@
 //!   depth cap (an oversized leaf), grouped by position, and a query beside
 //!   them takes the first k and stops.
 //! - The index holds each id once; `insert` of a present id moves it.
-//! - `within` and friends return `Result`: a negative or NaN radius is an
-//!   error, not an empty answer.
+//! - `within` (the contract's form) answers a negative or NaN radius with
+//!   nothing; `try_within`, `nearest_within` and `top_by_score_within` return
+//!   `Result` and call such a radius an error.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

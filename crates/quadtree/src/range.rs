@@ -13,10 +13,9 @@ use crate::Error;
 impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Every id at most `radius_m` metres (great-circle) from `p`, nearest
     /// first (ties by insertion order), with its distance. An infinite radius
-    /// returns every id.
-    ///
-    /// # Errors
-    /// [`Error::InvalidRadius`] if `radius_m` is NaN or negative.
+    /// returns every id. No point lies within a negative or NaN radius, so
+    /// those give an empty answer; [`try_within`](Self::try_within) reports
+    /// them as an error instead.
     ///
     /// ```
     /// use hld_quadtree::{Point, QuadTree};
@@ -24,12 +23,32 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// t.insert(1u64, Point::new(51.5007, -0.1246)?); // Big Ben
     /// t.insert(2, Point::new(51.5014, -0.1419)?);    // Buckingham Palace
     /// t.insert(3, Point::new(48.8584, 2.2945)?);     // Eiffel Tower
-    /// let near = t.within(Point::new(51.5033, -0.1196)?, 2_000.0)?;
+    /// let near = t.within(Point::new(51.5033, -0.1196)?, 2_000.0);
     /// assert_eq!(near.iter().map(|&(id, _)| id).collect::<Vec<_>>(), [1, 2]);
-    /// assert!(t.within(Point::new(0.0, 0.0)?, -1.0).is_err());
+    /// assert!(t.within(Point::new(0.0, 0.0)?, -1.0).is_empty());
     /// # Ok::<(), hld_quadtree::Error>(())
     /// ```
-    pub fn within(&self, p: Point, radius_m: f64) -> Result<Vec<(T, f64)>, Error> {
+    pub fn within(&self, p: Point, radius_m: f64) -> Vec<(T, f64)> {
+        self.try_within(p, radius_m).unwrap_or_default()
+    }
+
+    /// [`within`](Self::within) that refuses a bad radius.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRadius`] if `radius_m` is NaN or negative.
+    ///
+    /// ```
+    /// use hld_quadtree::{Error, Point, QuadTree};
+    /// let mut t = QuadTree::new();
+    /// t.insert(1u64, Point::new(51.5007, -0.1246)?);
+    /// assert_eq!(t.try_within(Point::new(51.5, -0.12)?, 1_000.0)?.len(), 1);
+    /// assert!(matches!(
+    ///     t.try_within(Point::new(0.0, 0.0)?, f64::NAN),
+    ///     Err(Error::InvalidRadius(_))
+    /// ));
+    /// # Ok::<(), hld_quadtree::Error>(())
+    /// ```
+    pub fn try_within(&self, p: Point, radius_m: f64) -> Result<Vec<(T, f64)>, Error> {
         check_radius(radius_m)?;
         let mut found: Vec<(Cand<T>, f64)> = Vec::new();
         self.for_each_within(p, radius_m, |c, m| found.push((c, m)));

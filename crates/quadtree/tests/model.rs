@@ -191,11 +191,11 @@ proptest! {
                                   r in radius(), cap in capacity()) {
         let t = build(&pts, cap);
         for &q in &qs {
-            check_within(&pts, q, r, &t.within(q, r).unwrap())?;
+            check_within(&pts, q, r, &t.within(q, r))?;
             // nearest_within is the prefix of within, k at most.
             let k = 3;
             let nw = t.nearest_within(q, k, r).unwrap();
-            let w = t.within(q, r).unwrap();
+            let w = t.within(q, r);
             prop_assert_eq!(&nw[..], &w[..k.min(w.len())]);
         }
     }
@@ -227,7 +227,7 @@ proptest! {
         // are common; one id scores NaN.
         let score = |id: u32, _d: f64| if id == 3 { f64::NAN } else { ((id * 7919) % 5) as f64 };
         let got = t.top_by_score_within(q, r, n, score).unwrap();
-        let mut want: Vec<(u32, f64, f64)> = t.within(q, r).unwrap().into_iter()
+        let mut want: Vec<(u32, f64, f64)> = t.within(q, r).into_iter()
             .map(|(id, d)| (id, d, score(id, d))).collect();
         // within is sorted by (distance, insertion); a stable sort by score
         // (NaN last) keeps that order among equal scores.
@@ -298,9 +298,9 @@ proptest! {
                 prop_assert_eq!(&a, &bulk.nearest(q, k));
             }
             for r in [10.0, 50_000.0, 5e6] {
-                let a = t.within(q, r).unwrap();
-                prop_assert_eq!(&a, &fresh.within(q, r).unwrap());
-                prop_assert_eq!(&a, &bulk.within(q, r).unwrap());
+                let a = t.within(q, r);
+                prop_assert_eq!(&a, &fresh.within(q, r));
+                prop_assert_eq!(&a, &bulk.within(q, r));
             }
             let (sw, ne) = (Point::new(q.lat().min(0.0), q.lon()).unwrap(), Point::new(q.lat().max(0.0), -q.lon()).unwrap());
             let mut a = t.in_box(sw, ne);
@@ -348,7 +348,7 @@ fn empty_tree_answers_nothing() {
     let t: QuadTree<u32> = QuadTree::new();
     let q = Point::new(1.0, 2.0).unwrap();
     assert!(t.nearest(q, 5).is_empty());
-    assert!(t.within(q, f64::INFINITY).unwrap().is_empty());
+    assert!(t.within(q, f64::INFINITY).is_empty());
     assert!(t
         .in_box(
             Point::new(-90.0, -180.0).unwrap(),
@@ -384,14 +384,14 @@ fn bad_input_is_an_error() {
     t.insert(1u8, q);
     for r in [-1.0, f64::NAN, f64::NEG_INFINITY, -0.0 - 1e-300] {
         assert!(
-            matches!(t.within(q, r), Err(Error::InvalidRadius(_))),
+            matches!(t.try_within(q, r), Err(Error::InvalidRadius(_))) && t.within(q, r).is_empty(),
             "{r}"
         );
         assert!(t.nearest_within(q, 3, r).is_err());
         assert!(t.top_by_score_within(q, r, 3, |_, _| 0.0).is_err());
     }
     assert!(t.nearest(q, 0).is_empty());
-    assert_eq!(t.within(q, 0.0).unwrap(), [(1, 0.0)]);
+    assert_eq!(t.within(q, 0.0), [(1, 0.0)]);
     let e = Error::InvalidRadius(-1.0);
     assert!(e.to_string().contains("radius"));
 }
@@ -416,7 +416,7 @@ fn ten_thousand_identical_points() {
         (0..10).collect::<Vec<_>>()
     );
     assert!((near[0].1 - spot.distance_m(&beside)).abs() < 1e-9);
-    assert_eq!(t.within(spot, 1.0).unwrap().len(), 10_000);
+    assert_eq!(t.within(spot, 1.0).len(), 10_000);
     let b = t.in_box(
         Point::new(51.0, -1.0).unwrap(),
         Point::new(52.0, 0.0).unwrap(),
