@@ -16,5 +16,7 @@ pub use hld_consistent_hash as consistent_hash;
 pub use hld_inverted_index as inverted_index;
 /// Caches (exact LRU, scan-resistant S3-FIFO, sharded), expiry map, idempotency, feed cache, write policies.
 pub use hld_lru_feed as lru_feed;
+/// Dynamic geo index: great-circle kNN, radius and box queries, fast moves.
+pub use hld_quadtree as quadtree;
 /// Top-k completion trie for type-ahead (dynamic and frozen), weight-balanced sharding.
 pub use hld_trie as trie;

@@ -11,6 +11,7 @@ use hld::chunker::{self, Chunk, FastCdc, Manifest, StreamChunker};
 use hld::consistent_hash::{self as ch, HashRing};
 use hld::inverted_index::{self as ii, InvertedIndex, Query};
 use hld::lru_feed::{self as lf, Cache, ConcurrentCache, ExpiryMap, FeedCache, LruCache};
+use hld::quadtree::{self as qt, Point, QuadTree};
 use hld::trie::TopKTrie;
 
 #[test]
@@ -185,4 +186,36 @@ fn trie_contract() {
     assert_eq!(t.top_k("te", 2), vec![("tea".into(), 6), ("ten".into(), 6)]);
     assert_eq!(t.remove("to"), Some(9));
     assert_eq!((t.len(), t.weight("to")), (2, None));
+}
+
+#[test]
+fn quadtree_contract() {
+    let _: fn(f64, f64) -> Result<Point, qt::Error> = Point::new;
+    let _: fn(&Point) -> f64 = Point::lat;
+    let _: fn(&Point) -> f64 = Point::lon;
+    let _: fn() -> QuadTree<u32> = QuadTree::new;
+    let _: fn(usize) -> Result<QuadTree<u32>, qt::Error> = QuadTree::with_leaf_capacity;
+    let _: fn(&mut QuadTree<u32>, u32, Point) -> Option<Point> = QuadTree::insert;
+    let _: fn(&mut QuadTree<u32>, &u32) -> Option<Point> = QuadTree::remove;
+    let _: fn(&QuadTree<u32>, &u32) -> Option<Point> = QuadTree::get;
+    let _: fn(&QuadTree<u32>) -> usize = QuadTree::len;
+    let _: fn(&QuadTree<u32>, Point, usize) -> Vec<(u32, f64)> = QuadTree::nearest;
+    let _: fn(&QuadTree<u32>, Point, f64) -> Vec<(u32, f64)> = QuadTree::within;
+    let _: fn(&QuadTree<u32>, Point, Point) -> Vec<u32> = QuadTree::in_box;
+
+    let p = |lat, lon| Point::new(lat, lon).unwrap();
+    let mut t = QuadTree::new();
+    t.insert(1u32, p(0.0, 179.99));
+    t.insert(2, p(0.0, -179.99));
+    t.insert(3, p(0.0, 0.0));
+    // Across the antimeridian: 2 is ~2.2 km from 1, 3 is half the world away.
+    let near = t.nearest(p(0.0, 179.99), 2);
+    assert_eq!(near.iter().map(|&(id, _)| id).collect::<Vec<_>>(), [1, 2]);
+    assert!((near[1].1 - 2_223.9).abs() < 1.0, "{near:?}");
+    assert_eq!(t.within(p(0.0, 180.0), 5_000.0).len(), 2);
+    assert_eq!(t.in_box(p(-1.0, 179.0), p(1.0, -179.0)).len(), 2); // crosses 180
+    assert_eq!(t.insert(3, p(1.0, 1.0)), Some(p(0.0, 0.0))); // a move
+    assert!(Point::new(f64::NAN, 0.0).is_err() && Point::new(91.0, 0.0).is_err());
+    assert!(QuadTree::<u32>::with_leaf_capacity(0).is_err());
+    assert!(t.nearest(p(0.0, 0.0), 0).is_empty());
 }

@@ -1,0 +1,919 @@
+//! The tree itself: nodes, the id index, insertion, removal, moves, splits and
+//! collapses.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use ahash::RandomState;
+
+use crate::geom::{Aabb, Cell};
+use crate::leaf::{Arena, Capped, Entry, Span};
+use crate::point::Point;
+use crate::Error;
+
+/// "No node" (the root's parent).
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// The depth cap. A cell at depth 30 spans 360/2^30 degrees of longitude
+/// (3.7 cm at the equator) by 180/2^30 of latitude (1.9 cm): finer than any
+/// consumer GPS fix, so only (near-)duplicate positions ever reach it. Leaves
+/// there never split; they group points by exact position instead.
+pub const MAX_DEPTH: u8 = 30;
+
+/// The default leaf capacity. Measured on 1M points (uniform, clustered and
+/// real cities; `benches/quadtree.rs`, capacities 8 to 500): see the crate
+/// docs' cost model for the table and why this value.
+pub const DEFAULT_LEAF_CAPACITY: usize = 32;
+
+/// The largest leaf capacity accepted (a leaf slot is a `u32`; beyond a few
+/// thousand a quadtree degenerates into a scan anyway).
+pub const MAX_LEAF_CAPACITY: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Four children at `first..first + 4`, in [`Cell::quadrant`] order.
+    Internal { first: u32 },
+    /// An ordinary leaf and where its points are in the arena.
+    Flat(Span),
+    /// A leaf at the depth cap, `capped[leaf]`.
+    Capped { leaf: u32 },
+}
+
+/// What a query reads of a node: its bounding box (as `f32`, rounded
+/// outwards, so a block of four siblings spans two and a half cache lines)
+/// and its kind.
+///
+/// An internal node's box is its cell's. A leaf's box is tighter: the box of
+/// the points it holds, grown as points arrive or move and reset when the leaf
+/// empties or is rebuilt, so a query skips the empty corners of sparse cells
+/// (a clustered data set is mostly such corners). It may be stale-large after
+/// points leave, never too small.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hot {
+    pub lo: [f32; 3],
+    pub hi: [f32; 3],
+    pub kind: Kind,
+}
+
+impl Hot {
+    fn new(b: &Aabb, kind: Kind) -> Hot {
+        let down = |x: f64| {
+            let f = x as f32;
+            if f as f64 > x {
+                f.next_down()
+            } else {
+                f
+            }
+        };
+        let up = |x: f64| {
+            let f = x as f32;
+            if (f as f64) < x {
+                f.next_up()
+            } else {
+                f
+            }
+        };
+        Hot {
+            lo: [down(b.lo[0]), down(b.lo[1]), down(b.lo[2])],
+            hi: [up(b.hi[0]), up(b.hi[1]), up(b.hi[2])],
+            kind,
+        }
+    }
+
+    /// Grows the box to hold `u`.
+    #[inline]
+    pub fn grow(&mut self, u: &[f64; 3]) {
+        for (i, &x) in u.iter().enumerate() {
+            let f = x as f32;
+            let (lo, hi) = if (f as f64) < x {
+                (f, f.next_up())
+            } else if (f as f64) > x {
+                (f.next_down(), f)
+            } else {
+                (f, f)
+            };
+            self.lo[i] = self.lo[i].min(lo);
+            self.hi[i] = self.hi[i].max(hi);
+        }
+    }
+
+    /// Empties the box (an empty leaf is never visited).
+    #[inline]
+    pub fn clear_box(&mut self) {
+        self.lo = [f32::INFINITY; 3];
+        self.hi = [f32::NEG_INFINITY; 3];
+    }
+
+    /// An unused node: never closer than infinity, an empty leaf.
+    const UNUSED: Hot = Hot {
+        lo: [f32::INFINITY; 3],
+        hi: [f32::NEG_INFINITY; 3],
+        kind: Kind::Flat(Span::EMPTY),
+    };
+
+    /// Squared Euclidean distance from `q` to the box: a lower bound on the
+    /// squared chord from `q` to any point of the node.
+    #[inline(always)]
+    pub fn min_chord2(&self, q: &[f64; 3]) -> f64 {
+        let mut s = 0.0;
+        for ((&lo, &hi), &x) in self.lo.iter().zip(&self.hi).zip(q) {
+            let d = (lo as f64 - x).max(x - hi as f64).max(0.0);
+            s += d * d;
+        }
+        s
+    }
+}
+
+/// What updates read of a node.
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    pub cell: Cell,
+    pub parent: u32,
+    pub depth: u8,
+    /// Points in this subtree.
+    pub count: usize,
+}
+
+/// Where an id lives: its leaf node, its slot there (for a capped leaf, its
+/// group) and its insertion number; plus a copy of what a move needs to stay
+/// in place, so that a driver's update costs one hash probe and the writes:
+/// the leaf's region in the arena (`off`, `class`) and its cell (`depth`,
+/// `ilat`, `ilon`: see [`Cell::from_key`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Loc {
+    pub seq: u64,
+    pub node: u32,
+    pub slot: u32,
+    pub off: u32,
+    pub ilat: u32,
+    pub ilon: u32,
+    /// The region's size class, or [`CAPPED`] for a capped leaf.
+    pub class: u8,
+    pub depth: u8,
+}
+
+/// `Loc::class` of an id in a capped leaf.
+pub(crate) const CAPPED: u8 = u8::MAX - 1;
+
+/// A dynamic geo index over latitude/longitude: a region quadtree whose leaves
+/// hold at most [`leaf_capacity`](QuadTree::leaf_capacity) points, with an
+/// id -> leaf index so that moves are cheap.
+///
+/// `T` is the caller's id (a place id, a driver id): small and `Copy`, hashed
+/// for the index.
+///
+/// Distances are great-circle metres (see [`Point::distance_m`]). Points at
+/// exactly the same distance are ordered by insertion: the id inserted earlier
+/// (by its first `insert` since it was last absent: a move keeps its place)
+/// comes first. This order does not depend on the tree's shape, so two trees
+/// holding the same ids inserted in the same order answer identically however
+/// they were built or churned.
+#[derive(Clone)]
+pub struct QuadTree<T> {
+    pub(crate) capacity: usize,
+    /// Parallel to `hot`.
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) hot: Vec<Hot>,
+    pub(crate) free_blocks: Vec<u32>,
+    pub(crate) arena: Arena<T>,
+    pub(crate) capped: Vec<Capped<T>>,
+    pub(crate) free_capped: Vec<u32>,
+    pub(crate) index: HashMap<T, Loc, RandomState>,
+    pub(crate) next_seq: u64,
+}
+
+impl<T: Copy + Eq + Hash> Default for QuadTree<T> {
+    fn default() -> Self {
+        QuadTree::new()
+    }
+}
+
+impl<T: Copy + Eq + Hash> QuadTree<T> {
+    /// An empty tree with the default leaf capacity
+    /// ([`DEFAULT_LEAF_CAPACITY`]).
+    pub fn new() -> QuadTree<T> {
+        QuadTree::empty(DEFAULT_LEAF_CAPACITY)
+    }
+
+    /// An empty tree whose leaves split past `n` points (the notes' proximity
+    /// service uses 500).
+    ///
+    /// # Errors
+    /// [`Error::InvalidLeafCapacity`] unless `1 <= n <= MAX_LEAF_CAPACITY`.
+    pub fn with_leaf_capacity(n: usize) -> Result<QuadTree<T>, Error> {
+        if n == 0 || n > MAX_LEAF_CAPACITY {
+            return Err(Error::InvalidLeafCapacity(n));
+        }
+        Ok(QuadTree::empty(n))
+    }
+
+    pub(crate) fn empty(capacity: usize) -> QuadTree<T> {
+        QuadTree {
+            capacity,
+            nodes: vec![Node {
+                cell: Cell::WORLD,
+                parent: NONE,
+                depth: 0,
+                count: 0,
+            }],
+            hot: vec![Hot::UNUSED],
+            free_blocks: Vec::new(),
+            arena: Arena::new(),
+            capped: Vec::new(),
+            free_capped: Vec::new(),
+            index: HashMap::default(),
+            next_seq: 0,
+        }
+    }
+
+    /// The leaf capacity: a leaf splits into four when it holds more points
+    /// (unless it is at the depth cap).
+    pub fn leaf_capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Number of ids in the tree.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the tree holds no id.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Whether `id` is in the tree.
+    #[inline]
+    pub fn contains(&self, id: &T) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// Removes everything (keeps the leaf capacity).
+    pub fn clear(&mut self) {
+        *self = QuadTree::empty(self.capacity);
+    }
+
+    /// The position of `id`.
+    #[inline]
+    pub fn get(&self, id: &T) -> Option<Point> {
+        self.index.get(id).map(|loc| self.point_at(loc))
+    }
+
+    /// Puts `id` at `p`. If `id` was already in the tree this is a move: the
+    /// old position is returned and the id keeps its insertion order. A move
+    /// that stays inside its leaf's cell is an in-place update (one hash
+    /// look-up, no tree walk); otherwise the point is re-inserted from the
+    /// nearest ancestor whose cell holds `p`.
+    ///
+    /// ```
+    /// use hld_quadtree::{Point, QuadTree};
+    /// let mut drivers = QuadTree::new();
+    /// assert_eq!(drivers.insert(7u32, Point::new(40.7128, -74.0060)?), None);
+    /// let old = drivers.insert(7, Point::new(40.7130, -74.0061)?);
+    /// assert_eq!(old, Some(Point::new(40.7128, -74.0060)?));
+    /// assert_eq!(drivers.len(), 1);
+    /// # Ok::<(), hld_quadtree::Error>(())
+    /// ```
+    pub fn insert(&mut self, id: T, p: Point) -> Option<Point> {
+        if let Some(&loc) = self.index.get(&id) {
+            return Some(self.move_to(id, loc, p));
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let node = self.descend(0, p);
+        let loc = self.add_to_leaf(node, id, p, p.unit(), seq);
+        self.index.insert(id, loc);
+        self.add_count(node, NONE);
+        self.split_if_needed(node);
+        None
+    }
+
+    /// Removes `id`; returns where it was. A subtree left holding at most half
+    /// a leaf's capacity is folded back into one leaf, so the tree does not
+    /// decay under churn.
+    pub fn remove(&mut self, id: &T) -> Option<Point> {
+        let loc = self.index.remove(id)?;
+        let p = self.remove_from_leaf(&loc);
+        self.sub_count(loc.node, NONE);
+        self.collapse_above(loc.node, NONE);
+        Some(p)
+    }
+
+    /// Keeps only the ids for which `f` returns `true`.
+    pub fn retain(&mut self, mut f: impl FnMut(T, Point) -> bool) {
+        let doomed: Vec<T> = self
+            .iter()
+            .filter(|&(id, p)| !f(id, p))
+            .map(|(id, _)| id)
+            .collect();
+        for id in doomed {
+            self.remove(&id);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn point_at(&self, loc: &Loc) -> Point {
+        match self.hot[loc.node as usize].kind {
+            Kind::Flat(s) => self.arena.entry(&s, loc.slot as usize).pt,
+            Kind::Capped { leaf } => self.capped[leaf as usize].groups[loc.slot as usize].pt,
+            Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
+        }
+    }
+
+    /// The location of `slot` in leaf `node`, with the leaf's current region.
+    #[inline]
+    pub(crate) fn make_loc(&self, node: u32, slot: u32, seq: u64) -> Loc {
+        let n = &self.nodes[node as usize];
+        let (ilat, ilon) = n.cell.key(n.depth);
+        let (off, class) = match self.hot[node as usize].kind {
+            Kind::Flat(s) => (s.off, s.class),
+            _ => (0, CAPPED),
+        };
+        Loc {
+            seq,
+            node,
+            slot,
+            off,
+            ilat,
+            ilon,
+            class,
+            depth: n.depth,
+        }
+    }
+
+    /// After a leaf moved to another region of the arena: points every id in
+    /// it at the new region.
+    fn refresh_region(&mut self, node: u32) {
+        if let Kind::Flat(s) = self.hot[node as usize].kind {
+            for e in self.arena.entries(&s) {
+                if let Some(l) = self.index.get_mut(&e.id) {
+                    l.off = s.off;
+                    l.class = s.class;
+                }
+            }
+        }
+    }
+
+    /// The leaf below `from` whose cell holds `p`.
+    #[inline]
+    pub(crate) fn descend(&self, mut node: u32, p: Point) -> u32 {
+        while let Kind::Internal { first } = self.hot[node as usize].kind {
+            node = first + self.nodes[node as usize].cell.quadrant(p.lat(), p.lon()) as u32;
+        }
+        node
+    }
+
+    /// Adds a point to a leaf (no split, no count update, and no index entry
+    /// for it: the caller inserts the returned location); returns its location.
+    #[inline]
+    pub(crate) fn add_to_leaf(&mut self, node: u32, id: T, p: Point, u: [f64; 3], seq: u64) -> Loc {
+        let (slot, moved) = match &mut self.hot[node as usize].kind {
+            Kind::Flat(s) => {
+                let before = s.off;
+                let slot = self.arena.push(s, Entry { pt: p, seq, id }, u);
+                (slot, s.off != before || slot == 0)
+            }
+            Kind::Capped { leaf } => (self.capped[*leaf as usize].add(id, p, u, seq), false),
+            Kind::Internal { .. } => unreachable!("points are only added to leaves"),
+        };
+        self.hot[node as usize].grow(&u);
+        if moved {
+            self.refresh_region(node);
+        }
+        self.make_loc(node, slot, seq)
+    }
+
+    /// Takes a point out of its leaf (fixing the index entry of whatever point
+    /// fills its slot); no count update, no collapse. Returns its position.
+    pub(crate) fn remove_from_leaf(&mut self, loc: &Loc) -> Point {
+        match &mut self.hot[loc.node as usize].kind {
+            Kind::Flat(s) => {
+                let p = self.arena.entry(s, loc.slot as usize).pt;
+                let before = (s.off, s.class);
+                if let Some(moved) = self.arena.swap_remove(s, loc.slot as usize) {
+                    if let Some(m) = self.index.get_mut(&moved) {
+                        m.slot = loc.slot;
+                    }
+                }
+                let s = *s;
+                if s.len > 0 && (s.off, s.class) != before {
+                    self.refresh_region(loc.node);
+                }
+                // Shrink the leaf's box to what is left (a few dozen points
+                // already in cache), so churn does not leave boxes stale-large.
+                let h = &mut self.hot[loc.node as usize];
+                h.clear_box();
+                for i in 0..s.len as usize {
+                    h.grow(&self.arena.unit(&s, i));
+                }
+                p
+            }
+            Kind::Capped { leaf } => {
+                let c = &mut self.capped[*leaf as usize];
+                let p = c.groups[loc.slot as usize].pt;
+                c.remove(loc.slot, loc.seq);
+                if c.len() == 0 {
+                    self.hot[loc.node as usize].clear_box();
+                }
+                p
+            }
+            Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
+        }
+    }
+
+    /// Moves an id already in the tree; returns its old position.
+    fn move_to(&mut self, id: T, loc: Loc, p: Point) -> Point {
+        let n = loc.node as usize;
+        if loc.class != CAPPED
+            && Cell::from_key(loc.depth, loc.ilat, loc.ilon).contains(p.lat(), p.lon())
+        {
+            // The common case for a driver's 3-second update: everything needed
+            // is in `loc`, no node is read.
+            let s = Span {
+                off: loc.off,
+                len: loc.slot + 1,
+                class: loc.class,
+            };
+            let old = self.arena.entry(&s, loc.slot as usize).pt;
+            let u = p.unit();
+            self.arena.set(&s, loc.slot as usize, p, u);
+            self.hot[n].grow(&u);
+            return old;
+        }
+        if self.nodes[n].cell.contains(p.lat(), p.lon()) {
+            match self.hot[n].kind {
+                Kind::Flat(s) => {
+                    // The common case for a driver's 3-second update.
+                    let old = self.arena.entry(&s, loc.slot as usize).pt;
+                    self.arena.set(&s, loc.slot as usize, p, p.unit());
+                    return old;
+                }
+                Kind::Capped { leaf } => {
+                    let c = &mut self.capped[leaf as usize];
+                    let old = c.groups[loc.slot as usize].pt;
+                    if old != p {
+                        c.remove(loc.slot, loc.seq);
+                        let u = p.unit();
+                        let g = c.add(id, p, u, loc.seq);
+                        self.index.insert(id, Loc { slot: g, ..loc });
+                        self.hot[n].grow(&u);
+                    }
+                    return old;
+                }
+                Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
+            }
+        }
+        let old = self.remove_from_leaf(&loc);
+        // Re-insert from the nearest ancestor that holds p. Counts change only
+        // below it.
+        let mut up = self.nodes[n].parent;
+        while !self.nodes[up as usize].cell.contains(p.lat(), p.lon()) {
+            up = self.nodes[up as usize].parent;
+        }
+        self.sub_count(loc.node, up);
+        let target = self.descend(up, p);
+        let new_loc = self.add_to_leaf(target, id, p, p.unit(), loc.seq);
+        self.index.insert(id, new_loc);
+        self.add_count(target, up);
+        self.split_if_needed(target);
+        self.collapse_above(loc.node, up);
+        old
+    }
+
+    /// Adds one to the counts from `node` up to, not including, `stop`.
+    #[inline]
+    fn add_count(&mut self, mut node: u32, stop: u32) {
+        while node != stop {
+            let n = &mut self.nodes[node as usize];
+            n.count += 1;
+            node = n.parent;
+        }
+    }
+
+    /// Subtracts one from the counts from `node` up to, not including, `stop`.
+    #[inline]
+    fn sub_count(&mut self, mut node: u32, stop: u32) {
+        while node != stop {
+            let n = &mut self.nodes[node as usize];
+            n.count -= 1;
+            node = n.parent;
+        }
+    }
+
+    /// The most points an internal node may hold before it is folded back
+    /// into a leaf: half the capacity (at least one). Half, not all, is the
+    /// hysteresis that keeps a leaf hovering at the capacity from splitting
+    /// and merging on every update.
+    #[inline]
+    pub(crate) fn merge_threshold(&self) -> usize {
+        (self.capacity / 2).max(1)
+    }
+
+    /// After a removal from leaf `node`: folds the highest ancestor below
+    /// `stop` whose subtree holds at most the merge threshold back into one
+    /// leaf.
+    fn collapse_above(&mut self, node: u32, stop: u32) {
+        let limit = self.merge_threshold();
+        let mut top = NONE;
+        let mut n = self.nodes[node as usize].parent;
+        while n != stop && n != NONE && self.nodes[n as usize].count <= limit {
+            top = n;
+            n = self.nodes[n as usize].parent;
+        }
+        if top != NONE {
+            self.collapse(top);
+        }
+    }
+
+    /// Turns internal `node` into one ordinary leaf holding its whole subtree.
+    fn collapse(&mut self, node: u32) {
+        let Kind::Internal { first } = self.hot[node as usize].kind else {
+            return;
+        };
+        let mut points: Vec<(Entry<T>, [f64; 3])> =
+            Vec::with_capacity(self.nodes[node as usize].count);
+        self.drain(first, &mut points);
+        let span = self.arena.fill(points.iter().copied());
+        let h = &mut self.hot[node as usize];
+        h.kind = Kind::Flat(span);
+        h.clear_box();
+        for (_, u) in &points {
+            h.grow(u);
+        }
+        for (slot, (e, _)) in points.iter().enumerate() {
+            let new = self.make_loc(node, slot as u32, e.seq);
+            if let Some(loc) = self.index.get_mut(&e.id) {
+                *loc = new;
+            }
+        }
+    }
+
+    /// Takes every point out of the block of children at `first` (and below),
+    /// freeing the block and everything below it.
+    fn drain(&mut self, first: u32, out: &mut Vec<(Entry<T>, [f64; 3])>) {
+        for c in first..first + 4 {
+            match self.hot[c as usize].kind {
+                Kind::Internal { first: f } => self.drain(f, out),
+                Kind::Flat(mut s) => {
+                    for i in 0..s.len as usize {
+                        out.push((*self.arena.entry(&s, i), self.arena.unit(&s, i)));
+                    }
+                    self.arena.release(&mut s);
+                }
+                Kind::Capped { leaf } => {
+                    let old = std::mem::replace(&mut self.capped[leaf as usize], Capped::new());
+                    for g in old.live_groups() {
+                        for (&seq, &id) in &g.members {
+                            out.push((Entry { pt: g.pt, seq, id }, g.u));
+                        }
+                    }
+                    self.free_capped.push(leaf);
+                }
+            }
+            self.hot[c as usize] = Hot::UNUSED;
+        }
+        self.free_blocks.push(first);
+    }
+
+    pub(crate) fn leaf_len(&self, node: u32) -> Option<usize> {
+        match self.hot[node as usize].kind {
+            Kind::Flat(s) => Some(s.len as usize),
+            Kind::Capped { leaf } => Some(self.capped[leaf as usize].len()),
+            Kind::Internal { .. } => None,
+        }
+    }
+
+    /// Splits `node` (and, recursively, any child still over capacity) if it
+    /// is an ordinary leaf holding more than the capacity.
+    pub(crate) fn split_if_needed(&mut self, node: u32) {
+        let Kind::Flat(mut s) = self.hot[node as usize].kind else {
+            return;
+        };
+        if (s.len as usize) <= self.capacity {
+            return;
+        }
+        let first = self.alloc_children(node);
+        let cell = self.nodes[node as usize].cell;
+        for i in 0..s.len as usize {
+            let e = *self.arena.entry(&s, i);
+            let u = self.arena.unit(&s, i);
+            let child = first + cell.quadrant(e.pt.lat(), e.pt.lon()) as u32;
+            let loc = self.add_to_leaf(child, e.id, e.pt, u, e.seq);
+            if let Some(l) = self.index.get_mut(&e.id) {
+                *l = loc;
+            }
+        }
+        self.arena.release(&mut s);
+        for c in first..first + 4 {
+            self.nodes[c as usize].count = self.leaf_len(c).unwrap_or(0);
+            self.split_if_needed(c);
+        }
+    }
+
+    /// Allocates the four children of leaf `node` (empty leaves) and makes
+    /// `node` internal (its own points, if any, are the caller's to move);
+    /// returns the first child.
+    pub(crate) fn alloc_children(&mut self, node: u32) -> u32 {
+        let parent = &self.nodes[node as usize];
+        let (cell, depth) = (parent.cell, parent.depth + 1);
+        let first = match self.free_blocks.pop() {
+            Some(f) => f,
+            None => {
+                let f = self.nodes.len() as u32;
+                for _ in 0..4 {
+                    self.nodes.push(Node {
+                        cell,
+                        parent: NONE,
+                        depth: 0,
+                        count: 0,
+                    });
+                    self.hot.push(Hot::UNUSED);
+                }
+                f
+            }
+        };
+        for q in 0..4u32 {
+            let kind = if depth >= MAX_DEPTH {
+                Kind::Capped {
+                    leaf: self.alloc_capped(),
+                }
+            } else {
+                Kind::Flat(Span::EMPTY)
+            };
+            let c = cell.child(q as usize);
+            self.nodes[(first + q) as usize] = Node {
+                cell: c,
+                parent: node,
+                depth,
+                count: 0,
+            };
+            self.hot[(first + q) as usize] = Hot {
+                kind,
+                ..Hot::UNUSED
+            };
+        }
+        self.hot[node as usize] = Hot::new(&cell.aabb(), Kind::Internal { first });
+        first
+    }
+
+    pub(crate) fn alloc_capped(&mut self) -> u32 {
+        match self.free_capped.pop() {
+            Some(l) => l,
+            None => {
+                self.capped.push(Capped::new());
+                (self.capped.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Shape of the tree (for tests, tuning and monitoring).
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats::default();
+        let mut stack = vec![0u32];
+        while let Some(n) = stack.pop() {
+            s.nodes += 1;
+            s.max_depth = s.max_depth.max(self.nodes[n as usize].depth as usize);
+            match self.hot[n as usize].kind {
+                Kind::Internal { first } => stack.extend(first..first + 4),
+                Kind::Flat(sp) => {
+                    s.leaves += 1;
+                    s.max_leaf_len = s.max_leaf_len.max(sp.len as usize);
+                }
+                Kind::Capped { leaf } => {
+                    let len = self.capped[leaf as usize].len();
+                    s.leaves += 1;
+                    s.oversized_leaves += (len > self.capacity) as usize;
+                    s.max_leaf_len = s.max_leaf_len.max(len);
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Shape of a tree, from [`QuadTree::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Nodes reachable from the root (internal and leaves).
+    pub nodes: usize,
+    /// Leaves.
+    pub leaves: usize,
+    /// Leaves holding more points than the capacity: only leaves at the depth
+    /// cap ([`MAX_DEPTH`]), i.e. piles of (near-)identical positions, can.
+    pub oversized_leaves: usize,
+    /// Deepest node (the root is depth 0).
+    pub max_depth: usize,
+    /// Most points in one leaf.
+    pub max_leaf_len: usize,
+}
+
+#[cfg(test)]
+impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
+    /// Checks every structural invariant; panics with a message if one fails.
+    pub(crate) fn check_invariants(&self) {
+        let mut seen = 0usize;
+        let mut stack = vec![0u32];
+        assert_eq!(self.nodes[0].parent, NONE);
+        while let Some(n) = stack.pop() {
+            let node = &self.nodes[n as usize];
+            let h = &self.hot[n as usize];
+            if let Kind::Internal { .. } = h.kind {
+                let cell_box = Hot::new(&node.cell.aabb(), h.kind);
+                assert_eq!(
+                    (h.lo, h.hi),
+                    (cell_box.lo, cell_box.hi),
+                    "box of internal node {n}"
+                );
+            }
+            let inside =
+                |u: [f64; 3]| (0..3).all(|i| h.lo[i] as f64 <= u[i] && u[i] <= h.hi[i] as f64);
+            match self.hot[n as usize].kind {
+                Kind::Internal { first } => {
+                    for q in 0..4u32 {
+                        let c = &self.nodes[(first + q) as usize];
+                        assert_eq!(c.parent, n);
+                        assert_eq!(c.depth, node.depth + 1);
+                        assert_eq!(c.cell, node.cell.child(q as usize));
+                        stack.push(first + q);
+                    }
+                    let sum: usize = (first..first + 4)
+                        .map(|c| self.nodes[c as usize].count)
+                        .sum();
+                    assert_eq!(node.count, sum, "count of node {n}");
+                    assert!(
+                        node.count > self.merge_threshold(),
+                        "node {n} should have been collapsed ({} points)",
+                        node.count
+                    );
+                }
+                Kind::Flat(s) => {
+                    assert!(node.depth < MAX_DEPTH);
+                    assert!(
+                        s.len as usize <= self.capacity,
+                        "leaf over capacity: {}",
+                        s.len
+                    );
+                    assert!(s.len as usize <= s.cap());
+                    assert_eq!(node.count, s.len as usize);
+                    for i in 0..s.len as usize {
+                        let e = self.arena.entry(&s, i);
+                        let p = e.pt;
+                        assert!(
+                            node.cell.contains(p.lat(), p.lon()),
+                            "{p:?} outside {:?}",
+                            node.cell
+                        );
+                        assert_eq!(self.arena.unit(&s, i), p.unit());
+                        assert!(inside(p.unit()), "point outside its leaf's box");
+                        assert_eq!(self.arena.lanes(&s)[3][i].to_bits(), e.seq);
+                        let loc = self.index[&e.id];
+                        assert_eq!(loc, self.make_loc(n, i as u32, e.seq));
+                        assert_eq!((loc.off, loc.class), (s.off, s.class));
+                        assert_eq!(Cell::from_key(loc.depth, loc.ilat, loc.ilon), node.cell);
+                        seen += 1;
+                    }
+                }
+                Kind::Capped { leaf } => {
+                    assert_eq!(node.depth, MAX_DEPTH);
+                    let c = &self.capped[leaf as usize];
+                    let mut len = 0;
+                    for (g, grp) in c.groups.iter().enumerate() {
+                        for (&seq, id) in &grp.members {
+                            assert!(node.cell.contains(grp.pt.lat(), grp.pt.lon()));
+                            assert!(inside(grp.u), "point outside its capped leaf's box");
+                            let loc = self.index[id];
+                            assert_eq!(loc, self.make_loc(n, g as u32, seq));
+                            len += 1;
+                        }
+                    }
+                    assert_eq!(len, c.len());
+                    assert_eq!(node.count, len);
+                    seen += len;
+                }
+            }
+        }
+        assert_eq!(seen, self.index.len());
+        assert!(self.index.values().all(|l| l.seq < self.next_seq));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (SplitMix64).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn unit(&mut self) -> f64 {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn point(&mut self) -> Point {
+            match self.next() % 5 {
+                // A cluster, the antimeridian, a pole, a duplicate spot, anywhere.
+                0 => Point::new(48.0 + self.unit() * 0.01, 2.0 + self.unit() * 0.01).unwrap(),
+                1 => Point::new(
+                    self.unit() * 10.0 - 5.0,
+                    if self.next() % 2 == 0 { 180.0 } else { -180.0 },
+                )
+                .unwrap(),
+                2 => Point::new(89.9 + self.unit() * 0.1, self.unit() * 360.0 - 180.0).unwrap(),
+                3 => Point::new(10.0, 20.0).unwrap(),
+                _ => Point::new(self.unit() * 180.0 - 90.0, self.unit() * 360.0 - 180.0).unwrap(),
+            }
+        }
+    }
+
+    #[test]
+    fn churn_keeps_every_invariant() {
+        for capacity in [1, 2, 4, 32] {
+            let mut t = QuadTree::with_leaf_capacity(capacity).unwrap();
+            let mut rng = Rng(capacity as u64);
+            for step in 0..4000 {
+                let id = (rng.next() % 300) as u32;
+                if rng.next() % 3 == 0 {
+                    t.remove(&id);
+                } else {
+                    let p = rng.point();
+                    t.insert(id, p);
+                    assert_eq!(t.get(&id), Some(p));
+                }
+                if step % 97 == 0 {
+                    t.check_invariants();
+                }
+            }
+            t.check_invariants();
+            // Empty it: everything merges back into the root.
+            let ids: Vec<u32> = t.ids().collect();
+            for id in ids {
+                t.remove(&id);
+            }
+            t.check_invariants();
+            assert_eq!(t.stats().nodes, 1);
+        }
+    }
+
+    #[test]
+    fn identical_points_stop_at_the_depth_cap() {
+        let mut t = QuadTree::with_leaf_capacity(4).unwrap();
+        let p = Point::new(-33.86, 151.21).unwrap();
+        for i in 0..10_000u32 {
+            t.insert(i, p);
+        }
+        t.check_invariants();
+        let s = t.stats();
+        assert_eq!(s.max_depth, MAX_DEPTH as usize);
+        assert_eq!(s.oversized_leaves, 1);
+        assert_eq!(s.max_leaf_len, 10_000);
+        // The earliest inserted win the tie.
+        let near = t.nearest(p, 3);
+        assert_eq!(near.iter().map(|x| x.0).collect::<Vec<_>>(), [0, 1, 2]);
+        for i in 0..10_000u32 {
+            if i % 2 == 0 {
+                t.remove(&i);
+            }
+        }
+        t.check_invariants();
+        assert_eq!(
+            t.nearest(p, 2).iter().map(|x| x.0).collect::<Vec<_>>(),
+            [1, 3]
+        );
+        // Moving the stack apart shrinks the tree back.
+        for i in 0..10_000u32 {
+            if i % 2 == 1 {
+                t.insert(i, Point::new(-30.0 + (i as f64) * 1e-3, 150.0).unwrap());
+            }
+        }
+        t.check_invariants();
+        assert_eq!(t.stats().oversized_leaves, 0);
+        assert!(t.stats().max_depth < MAX_DEPTH as usize);
+    }
+
+    #[test]
+    fn bulk_load_matches_sequential_inserts() {
+        let mut rng = Rng(7);
+        let items: Vec<(u32, Point)> = (0..3000)
+            .map(|_| ((rng.next() % 2000) as u32, rng.point()))
+            .collect();
+        let mut seq = QuadTree::with_leaf_capacity(8).unwrap();
+        for &(id, p) in &items {
+            seq.insert(id, p);
+        }
+        let bulk = QuadTree::bulk_load_with_leaf_capacity(items.iter().copied(), 8).unwrap();
+        bulk.check_invariants();
+        assert_eq!(bulk.len(), seq.len());
+        assert_eq!(bulk.entries_in_order(), seq.entries_in_order());
+        for _ in 0..50 {
+            let q = rng.point();
+            assert_eq!(bulk.nearest(q, 7), seq.nearest(q, 7));
+        }
+    }
+}
