@@ -11,12 +11,16 @@
 mod common;
 #[path = "systems/crawl_dedup.rs"]
 mod crawl_dedup;
+#[path = "systems/twitter_search.rs"]
+mod twitter_search;
 
 use std::time::Instant;
 
 fn main() {
     let start = Instant::now();
     let r = crawl_dedup::run(&crawl_dedup::Config::default());
+    println!("{}", r.table);
+    let r = twitter_search::run(&twitter_search::Config::default());
     println!("{}", r.table);
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
 }
