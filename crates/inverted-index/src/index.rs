@@ -216,6 +216,26 @@ impl InvertedIndex {
             .sum()
     }
 
+    /// Postings sealed into compressed blocks, and the bytes those blocks take
+    /// with their skip data: `(postings, bytes)`.
+    ///
+    /// A list is compressed 128 postings at a time; the last partial block of
+    /// each list stays an uncompressed tail (counted by
+    /// [`postings_bytes`](InvertedIndex::postings_bytes), with allocator
+    /// slack). So in a small index, where most terms have short lists, the
+    /// heap is dominated by tails and per-term overhead, while
+    /// `8 * bytes / postings` here is the density long lists reach: the figure
+    /// to size a much larger index by.
+    pub fn sealed_postings(&self) -> (usize, usize) {
+        self.main
+            .lists
+            .iter()
+            .chain(&self.side.lists)
+            .fold((0, 0), |(n, b), l| {
+                (n + l.sealed_len(), b + l.compressed_bytes())
+            })
+    }
+
     /// Heap bytes of the whole index, approximately: postings, vocabulary,
     /// per-document ids, lengths and tombstones.
     pub fn memory_bytes(&self) -> usize {
@@ -379,5 +399,32 @@ impl InvertedIndex {
             new.lists.push(l);
         }
         self.main = new;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_postings_count_full_blocks_only() {
+        let mut ix = InvertedIndex::new();
+        assert_eq!(ix.sealed_postings(), (0, 0));
+        for d in 0..300u64 {
+            let text = if d % 2 == 0 { "common even" } else { "common" };
+            ix.add(d * 10, text).unwrap();
+        }
+        // "common": 300 postings = 2 blocks + a tail of 44; "even": 150 = 1 + 22.
+        let (n, bytes) = ix.sealed_postings();
+        assert_eq!(n, 3 * 128);
+        // At least the 12 bytes of skip data a block; dense lists of tf 1
+        // take well under a byte a posting.
+        assert!((3 * 12..3 * 128).contains(&bytes), "{bytes}");
+        assert!(bytes < ix.postings_bytes());
+        // Out-of-order ids go to the side segment, whose blocks count too.
+        for d in 0..200u64 {
+            ix.add(d * 10 + 5, "side").unwrap();
+        }
+        assert_eq!(ix.sealed_postings().0, 4 * 128);
     }
 }

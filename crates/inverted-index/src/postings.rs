@@ -164,6 +164,11 @@ impl PostingList {
         self.meta.len() * BLOCK + self.tail.len()
     }
 
+    /// Number of ids in sealed (compressed) blocks.
+    pub(crate) fn sealed_len(&self) -> usize {
+        self.meta.len() * BLOCK
+    }
+
     /// True when the list holds no id.
     pub fn is_empty(&self) -> bool {
         self.meta.is_empty() && self.tail.is_empty()
