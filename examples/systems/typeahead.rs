@@ -821,7 +821,7 @@ fn letter_ranges(map: &ShardMap) -> String {
         .zip(ends)
         .map(|(s, e)| format!("{s}-{e}"))
         .collect::<Vec<_>>()
-        .join(" | ")
+        .join(", ")
 }
 
 fn percents(shares: &[f64]) -> String {
@@ -1074,7 +1074,7 @@ fn table(cfg: &Config, r: &Report, agg: &Aggregation, first: &TrieBuild) -> Tabl
             ),
         )
         .row(
-            "2 servers, searches: balanced vs notes' A-M | N-Z",
+            "2 servers, searches: balanced vs notes' A-M, N-Z",
             format!(
                 "{} vs {}",
                 percents(&r.two_balanced),
