@@ -11,6 +11,8 @@
 mod common;
 #[path = "systems/crawl_dedup.rs"]
 mod crawl_dedup;
+#[path = "systems/messenger.rs"]
+mod messenger;
 #[path = "systems/twitter_search.rs"]
 mod twitter_search;
 #[path = "systems/typeahead.rs"]
@@ -31,5 +33,6 @@ fn main() {
         "{}",
         twitter_search::run(&twitter_search::Config::default()).table
     );
+    println!("{}", messenger::run(&messenger::Config::default()).table);
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
 }
