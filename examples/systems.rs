@@ -13,6 +13,8 @@ mod common;
 mod crawl_dedup;
 #[path = "systems/messenger.rs"]
 mod messenger;
+#[path = "systems/news_feed.rs"]
+mod news_feed;
 #[path = "systems/twitter_search.rs"]
 mod twitter_search;
 #[path = "systems/typeahead.rs"]
@@ -34,5 +36,6 @@ fn main() {
         twitter_search::run(&twitter_search::Config::default()).table
     );
     println!("{}", messenger::run(&messenger::Config::default()).table);
+    println!("{}", news_feed::run(&news_feed::Config::default()).table);
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
 }

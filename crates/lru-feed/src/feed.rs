@@ -192,6 +192,21 @@ impl<U: Hash + Eq, P: Hash + Ord + Clone> FeedCache<U, P> {
             .collect()
     }
 
+    /// How many posts of `user`'s feed rank at or above the cursor `after`:
+    /// the position where [`page_after`](Self::page_after)`(user,
+    /// Some(after), _)` starts. O(log n), whether or not the cursor's post is
+    /// in this feed.
+    ///
+    /// A read that merges several feeds into one (a user's cached feed and
+    /// the timelines of the celebrities it follows) sums it over the sources
+    /// to find a page's place in the merged feed, e.g. to cut the merged feed
+    /// at the same bound as one cached feed.
+    pub fn position_after(&self, user: &U, after: &Ranked<P>) -> usize {
+        self.users
+            .get(user)
+            .map_or(0, |f| f.items.len() - f.below(after.score, &after.post))
+    }
+
     /// The cursor for `post` in `user`'s feed (its score with it).
     pub fn cursor(&self, user: &U, post: &P) -> Option<Ranked<P>> {
         self.score(user, post).map(|score| Ranked {
@@ -351,6 +366,26 @@ mod tests {
             .collect();
         assert_eq!(rest, [5]);
         assert_eq!(f.cursor(&(), &5), Some(Ranked { score: 15, post: 5 }));
+    }
+
+    #[test]
+    fn position_after_counts_posts_at_or_above_the_cursor() {
+        let mut f = FeedCache::new(10).unwrap();
+        f.extend([("u", 1u32, 10), ("u", 2, 20), ("u", 3, 20), ("u", 4, 30)]);
+        let at = |score, post| Ranked { score, post };
+        assert_eq!(f.position_after(&"u", &at(40, 0)), 0);
+        assert_eq!(f.position_after(&"u", &at(30, 4)), 1); // the cursor itself
+        assert_eq!(f.position_after(&"u", &at(20, 3)), 2);
+        assert_eq!(f.position_after(&"u", &at(20, 2)), 3); // ties by post
+        assert_eq!(f.position_after(&"u", &at(15, 99)), 3); // not in the feed
+        assert_eq!(f.position_after(&"u", &at(0, 0)), 4);
+        assert_eq!(f.position_after(&"nobody", &at(0, 0)), 0);
+        // It is where page_after starts, for every cursor.
+        let all = f.page_after(&"u", None, 10);
+        for (i, c) in all.iter().enumerate() {
+            assert_eq!(f.position_after(&"u", c), i + 1);
+            assert_eq!(f.page_after(&"u", Some(c), 10), all[i + 1..]);
+        }
     }
 
     #[test]
