@@ -11,12 +11,16 @@
 mod common;
 #[path = "systems/crawl_dedup.rs"]
 mod crawl_dedup;
+#[path = "systems/dropbox.rs"]
+mod dropbox;
 
 use std::time::Instant;
 
 fn main() {
     let start = Instant::now();
     let r = crawl_dedup::run(&crawl_dedup::Config::default());
+    println!("{}", r.table);
+    let r = dropbox::run(&dropbox::Config::default());
     println!("{}", r.table);
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
 }
