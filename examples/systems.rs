@@ -11,6 +11,8 @@
 mod common;
 #[path = "systems/crawl_dedup.rs"]
 mod crawl_dedup;
+#[path = "systems/dropbox.rs"]
+mod dropbox;
 #[path = "systems/messenger.rs"]
 mod messenger;
 #[path = "systems/news_feed.rs"]
@@ -37,5 +39,6 @@ fn main() {
     );
     println!("{}", messenger::run(&messenger::Config::default()).table);
     println!("{}", news_feed::run(&news_feed::Config::default()).table);
+    println!("{}", dropbox::run(&dropbox::Config::default()).table);
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
 }
