@@ -11,12 +11,16 @@
 mod common;
 #[path = "systems/crawl_dedup.rs"]
 mod crawl_dedup;
+#[path = "systems/web_crawler.rs"]
+mod web_crawler;
 
 use std::time::Instant;
 
 fn main() {
     let start = Instant::now();
     let r = crawl_dedup::run(&crawl_dedup::Config::default());
+    println!("{}", r.table);
+    let r = web_crawler::run(&web_crawler::Config::default());
     println!("{}", r.table);
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
 }
