@@ -21,6 +21,8 @@ mod news_feed;
 mod twitter_search;
 #[path = "systems/typeahead.rs"]
 mod typeahead;
+#[path = "systems/web_crawler.rs"]
+mod web_crawler;
 
 use std::time::Instant;
 
@@ -40,5 +42,9 @@ fn main() {
     println!("{}", messenger::run(&messenger::Config::default()).table);
     println!("{}", news_feed::run(&news_feed::Config::default()).table);
     println!("{}", dropbox::run(&dropbox::Config::default()).table);
+    println!(
+        "{}",
+        web_crawler::run(&web_crawler::Config::default()).table
+    );
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
 }
