@@ -11,6 +11,8 @@
 mod common;
 #[path = "systems/crawl_dedup.rs"]
 mod crawl_dedup;
+#[path = "systems/proximity.rs"]
+mod proximity;
 #[path = "systems/typeahead.rs"]
 mod typeahead;
 
@@ -18,6 +20,8 @@ use std::time::Instant;
 
 fn main() {
     let start = Instant::now();
+    let r = proximity::run(&proximity::Config::default());
+    println!("{}", r.table);
     let r = crawl_dedup::run(&crawl_dedup::Config::default());
     println!("{}", r.table);
     let r = typeahead::run(&typeahead::Config::default());
