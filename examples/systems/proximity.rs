@@ -43,7 +43,9 @@
 //!
 //! The report sets the notes' sizing (500M places x 24 bytes ~ 12 GB, 1M full
 //! leaves, 10 MB of inner nodes) against what this run measures: snapshot
-//! bytes per place and how full the leaves really are.
+//! bytes per place (the notes' 24), heap bytes per place in a server
+//! (`QuadTree::heap_bytes`: unit vectors for the scans, the id index), and
+//! how full the leaves really are.
 //!
 //! Past one machine: each QuadTreeServer is a machine (a primary and a replica
 //! machine per shard) holding a `QuadTree` in memory; its change log is a Kafka
@@ -481,6 +483,11 @@ impl QuadTreeServer {
 
     pub fn stats(&self) -> Stats {
         self.tree.stats()
+    }
+
+    /// Heap bytes of the quadtree (the ratings map beside it not included).
+    pub fn heap_bytes(&self) -> usize {
+        self.tree.heap_bytes()
     }
 
     /// Every place in insertion order, with its rating.
@@ -988,6 +995,8 @@ pub struct Report {
     pub inner_nodes: usize,
     pub max_depth: usize,
     pub max_leaf_len: usize,
+    /// Heap bytes of every primary's quadtree (`QuadTree::heap_bytes`).
+    pub tree_heap_bytes: usize,
     pub searches: usize,
     /// Fan-out rounds of the widening: total and most in one search.
     pub rounds_total: u64,
@@ -1082,6 +1091,7 @@ pub fn run(cfg: &Config) -> Report {
         inner_nodes: 0,
         max_depth: 0,
         max_leaf_len: 0,
+        tree_heap_bytes: 0,
         searches: cfg.searches,
         rounds_total: 0,
         rounds_max: 0,
@@ -1117,6 +1127,7 @@ pub fn run(cfg: &Config) -> Report {
         r.inner_nodes += st.nodes - st.leaves;
         r.max_depth = r.max_depth.max(st.max_depth);
         r.max_leaf_len = r.max_leaf_len.max(st.max_leaf_len);
+        r.tree_heap_bytes += p.heap_bytes();
     }
 
     // Searches: the k nearest (widening), then the best rated within the
@@ -1272,6 +1283,7 @@ fn table(cfg: &Config, r: &Report) -> Table {
     let fill = r.places as f64 / r.leaves.max(1) as f64;
     let inner_per_leaf = r.inner_nodes as f64 / r.leaves.max(1) as f64;
     let snapshot_per_place = r.build.snapshot_tree_bytes as f64 / r.places.max(1) as f64;
+    let heap_per_place = r.tree_heap_bytes as f64 / r.places.max(1) as f64;
     // The notes: 500M places of 24 bytes; 1M leaves of 500; a third as many
     // inner nodes of four 8-byte pointers.
     const NOTES_PLACES: f64 = 500e6;
@@ -1400,12 +1412,14 @@ fn table(cfg: &Config, r: &Report) -> Table {
         ),
     )
     .row(
-        "notes: 500M places x 24 B; measured snapshot B/place",
+        "notes: 500M places x 24 B; measured B/place: snapshot / heap",
         format!(
-            "{}; {:.2} B ({} at 500M)",
+            "{}; {:.2} / {:.1} B ({} / {} at 500M)",
             gb(NOTES_PLACES * 24.0),
             snapshot_per_place,
-            gb(NOTES_PLACES * snapshot_per_place)
+            heap_per_place,
+            gb(NOTES_PLACES * snapshot_per_place),
+            gb(NOTES_PLACES * heap_per_place)
         ),
     )
     .row(
@@ -1720,6 +1734,10 @@ mod tests {
         // 24 bytes a place (id, lat, long) and a small header per server.
         let per_place = r.build.snapshot_tree_bytes as f64 / r.places as f64;
         assert!((24.0..24.01).contains(&per_place), "{per_place}");
+        // In memory a place costs more: its unit vector and insertion number
+        // for the scans, its entry, its slot in the id index.
+        let heap = r.tree_heap_bytes as f64 / r.places as f64;
+        assert!((48.0..400.0).contains(&heap), "{heap}");
     }
 
     #[test]
