@@ -692,7 +692,7 @@ impl Aggregator {
         if !(start_radius_m > 0.0 && start_radius_m.is_finite()) {
             return Err(Error::InvalidRadius(start_radius_m));
         }
-        if !(max_radius_m >= start_radius_m) {
+        if max_radius_m.is_nan() || max_radius_m < start_radius_m {
             return Err(Error::InvalidRadius(max_radius_m));
         }
         Ok(Aggregator {

@@ -705,9 +705,8 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         fn vec<E>(v: &Vec<E>) -> usize {
             v.capacity() * size_of::<E>()
         }
-        let arena = vec(&self.arena.coords)
-            + vec(&self.arena.entries)
-            + self.arena.free_heap_bytes();
+        let arena =
+            vec(&self.arena.coords) + vec(&self.arena.entries) + self.arena.free_heap_bytes();
         let capped: usize = self.capped.iter().map(Capped::heap_bytes).sum();
         vec(&self.nodes)
             + vec(&self.hot)

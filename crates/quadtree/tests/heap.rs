@@ -101,8 +101,7 @@ fn empty_tree() {
 fn bulk_loaded_trees() {
     for cap in [8, 32, 500] {
         let items = points(100_000, cap as u64);
-        let (t, real) =
-            measured(|| {
+        let (t, real) = measured(|| {
             QuadTree::bulk_load_with_leaf_capacity(items.iter().copied(), cap).unwrap()
         });
         close(t.heap_bytes(), real, 0.01);
