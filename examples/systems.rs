@@ -17,6 +17,8 @@ mod dropbox;
 mod messenger;
 #[path = "systems/news_feed.rs"]
 mod news_feed;
+#[path = "systems/proximity.rs"]
+mod proximity;
 #[path = "systems/twitter_search.rs"]
 mod twitter_search;
 #[path = "systems/typeahead.rs"]
@@ -30,21 +32,22 @@ fn main() {
     let start = Instant::now();
     // One line per system, in the order of the issues: each runs its built-in
     // workload and prints its table.
-    println!(
-        "{}",
-        crawl_dedup::run(&crawl_dedup::Config::default()).table
-    );
-    println!("{}", typeahead::run(&typeahead::Config::default()).table);
+    println!("{}", proximity::run(&proximity::Config::default()).table);
     println!(
         "{}",
         twitter_search::run(&twitter_search::Config::default()).table
     );
-    println!("{}", messenger::run(&messenger::Config::default()).table);
+    println!("{}", typeahead::run(&typeahead::Config::default()).table);
     println!("{}", news_feed::run(&news_feed::Config::default()).table);
-    println!("{}", dropbox::run(&dropbox::Config::default()).table);
     println!(
         "{}",
         web_crawler::run(&web_crawler::Config::default()).table
     );
+    println!(
+        "{}",
+        crawl_dedup::run(&crawl_dedup::Config::default()).table
+    );
+    println!("{}", dropbox::run(&dropbox::Config::default()).table);
+    println!("{}", messenger::run(&messenger::Config::default()).table);
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
 }

@@ -100,6 +100,16 @@ impl<T: Copy> Arena<T> {
         (n.max(1 << MIN_CLASS).next_power_of_two().trailing_zeros()) as u8
     }
 
+    /// Heap bytes of the free lists.
+    pub fn free_heap_bytes(&self) -> usize {
+        self.free.capacity() * std::mem::size_of::<Vec<u32>>()
+            + self
+                .free
+                .iter()
+                .map(|f| f.capacity() * std::mem::size_of::<u32>())
+                .sum::<usize>()
+    }
+
     /// A free region of `1 << class` slots; `fill` pads brand-new slots.
     fn alloc(&mut self, class: u8, fill: Entry<T>) -> u32 {
         if let Some(off) = self.free.get_mut(class as usize).and_then(Vec::pop) {
@@ -339,6 +349,34 @@ impl<T: Copy> Capped<T> {
             self.by_point.remove(&group.pt);
             self.free.push(g);
         }
+    }
+
+    /// Heap bytes: the group and free-slot vectors, the position index, and
+    /// an estimate of each group's B-tree of members (members arrive in
+    /// ascending insertion order, which leaves B-tree nodes about half full:
+    /// one node of 11 slots per 6 members, plus an internal node per 6
+    /// nodes).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        const SLOTS: usize = 11;
+        let leaf_node = 16 + SLOTS * (size_of::<u64>() + size_of::<T>());
+        let internal_node = leaf_node + (SLOTS + 1) * size_of::<usize>();
+        let members: usize = self
+            .groups
+            .iter()
+            .map(|g| match g.members.len() {
+                0 => 0,
+                1..=SLOTS => leaf_node,
+                n => {
+                    let leaves = n.div_ceil(6);
+                    leaves * leaf_node + leaves.div_ceil(6) * internal_node
+                }
+            })
+            .sum();
+        self.groups.capacity() * size_of::<Group<T>>()
+            + self.free.capacity() * size_of::<u32>()
+            + crate::tree::hash_map_bytes(self.by_point.capacity(), size_of::<(Point, u32)>())
+            + members
     }
 
     /// Live groups.

@@ -60,7 +60,7 @@
 //! | `nearest(p, k)` | O(h + k log k + B · leaves visited) |
 //! | `within`, `in_box` | O(h + cells touched · B + answers) |
 //! | `bulk_load` | O(n) radix passes + O(n) leaf fills |
-//! | memory | about 175 bytes per point (id index included), see BENCHMARKS.md |
+//! | memory | about 175 bytes per point (id index included), see BENCHMARKS.md; a tree's own: [`QuadTree::heap_bytes`] |
 //!
 //! Measured on 1M points (2-core AMD EPYC shared with other jobs, so read the
 //! ratios; `benches/quadtree.rs`, full table in `BENCHMARKS.md`), each

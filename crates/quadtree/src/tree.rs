@@ -691,6 +691,48 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         }
         s
     }
+
+    /// Heap bytes the tree holds: the capacity of its node, leaf and free-list
+    /// buffers and of its id index (the memory a server pays per place, next
+    /// to the 24 bytes a place takes in [`to_bytes`](QuadTree::to_bytes)).
+    ///
+    /// Computed from capacities, not by asking the allocator: exact for the
+    /// vectors, the hash tables' layout (buckets of entries plus one control
+    /// byte each) for the id index, and an estimate for the rare leaves at the
+    /// depth cap, whose members sit in B-trees.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        fn vec<E>(v: &Vec<E>) -> usize {
+            v.capacity() * size_of::<E>()
+        }
+        let arena =
+            vec(&self.arena.coords) + vec(&self.arena.entries) + self.arena.free_heap_bytes();
+        let capped: usize = self.capped.iter().map(Capped::heap_bytes).sum();
+        vec(&self.nodes)
+            + vec(&self.hot)
+            + vec(&self.free_blocks)
+            + arena
+            + vec(&self.capped)
+            + capped
+            + vec(&self.free_capped)
+            + hash_map_bytes(self.index.capacity(), size_of::<(T, Loc)>())
+    }
+}
+
+/// Heap bytes of a `HashMap` (hashbrown) whose `capacity()` is `capacity` and
+/// whose entries take `entry` bytes: its buckets (a power of two, at most 7/8
+/// of them usable) and a control byte per bucket plus one SIMD group.
+/// `capacity()` falls short of the buckets' capacity by the tombstones left by
+/// removals, hence the rounding up to the power of two.
+pub(crate) fn hash_map_bytes(capacity: usize, entry: usize) -> usize {
+    const GROUP: usize = 16;
+    let buckets = match capacity {
+        0 => return 0,
+        1..=3 => 4,
+        4..=7 => 8,
+        _ => (capacity * 8).div_ceil(7).next_power_of_two(),
+    };
+    (buckets * entry).next_multiple_of(GROUP) + buckets + GROUP
 }
 
 /// Shape of a tree, from [`QuadTree::stats`].
