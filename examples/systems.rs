@@ -15,6 +15,8 @@ mod crawl_dedup;
 mod twitter_search;
 #[path = "systems/typeahead.rs"]
 mod typeahead;
+#[path = "systems/uber.rs"]
+mod uber;
 
 use std::time::Instant;
 
@@ -31,5 +33,6 @@ fn main() {
         "{}",
         twitter_search::run(&twitter_search::Config::default()).table
     );
+    println!("{}", uber::run(&uber::Config::default()).table);
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
 }
