@@ -30,11 +30,12 @@
 //! - Every 15 s (the notes: "around every 15 seconds the quadTree will keep
 //!   updating") the DLS flushes the drivers that changed since the last batch
 //!   as one `LocationBatch` per **QuadTreeServer**: `Place { driver, pos }`
-//!   for an available driver, `Remove` for one who went offline or was
-//!   booked. QuadTree servers partition drivers by id (a jump hash: the
-//!   notes' "partition based on locationId", and "locationId is driverId
-//!   here"); each holds an `hld::quadtree::QuadTree`, where placing a driver
-//!   already present is a move (in place when it stays in its leaf).
+//!   for an available driver, `Remove` for one who went offline (a booked
+//!   driver needs none: dispatch takes it off at once). QuadTree servers
+//!   partition drivers by id (a jump hash: the notes' "partition based on
+//!   locationId", and "locationId is driverId here"); each holds an
+//!   `hld::quadtree::QuadTree`, where placing a driver already present is a
+//!   move (in place when it stays in its leaf).
 //! - A rider's `RideRequest { at, k, max_radius_m }` goes to the
 //!   **Aggregator**, which asks every QuadTree server for its k nearest
 //!   within the radius and merges them. The **DispatchService** books the
@@ -213,6 +214,9 @@ pub struct Report {
     pub no_driver: u64,
     /// Candidates the DispatchService skipped as not fresh or not available.
     pub candidates_skipped: u64,
+    /// Bookings of a driver the simulation had off duty or on a trip
+    /// (dispatch's freshness check keeps this at 0).
+    pub booked_off_duty: u64,
     /// Trips under way at the end.
     pub trips_at_end: usize,
     /// Answers naming a driver already off duty (still in its tree until the
@@ -275,7 +279,11 @@ pub enum DriverEvent {
         to: Point,
     },
     /// The driver logged off, or its last report expired.
-    Gone { driver: DriverId, ts: u64, at: Point },
+    Gone {
+        driver: DriverId,
+        ts: u64,
+        at: Point,
+    },
 }
 
 /// One change to a QuadTree server.
@@ -283,7 +291,7 @@ pub enum DriverEvent {
 pub enum TreeUpdate {
     /// The driver is available at `pos` (a move if its tree has it already).
     Place { driver: DriverId, pos: Point },
-    /// The driver is offline or booked.
+    /// The DLS dropped the driver: it logged off or fell silent.
     Remove { driver: DriverId },
 }
 
@@ -444,7 +452,8 @@ impl DriverLocationService {
                     }
                 }
                 let available = old.is_none_or(|o| o.available);
-                s.locations.insert(driver, Location { ts, pos, available }, deadline);
+                s.locations
+                    .insert(driver, Location { ts, pos, available }, deadline);
                 s.changed.push(driver);
                 Ok(Some(DriverEvent::Moved {
                     driver,
@@ -492,13 +501,28 @@ impl DriverLocationService {
             .copied()
     }
 
-    /// Books or frees a driver the DLS holds; false if it holds none.
-    pub fn set_available(&mut self, driver: DriverId, available: bool) -> bool {
+    /// Dispatch booked the driver (and took it off its QuadTree server
+    /// itself): no batch places it until the trip ends. False if the DLS
+    /// holds no such driver.
+    pub fn book(&mut self, driver: DriverId) -> bool {
+        let i = self.server_of(driver);
+        match self.servers[i].locations.get_mut(&driver) {
+            Some(loc) => {
+                loc.available = false;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The trip ended: the next batch places the driver again. False if the
+    /// DLS holds no such driver.
+    pub fn free(&mut self, driver: DriverId) -> bool {
         let i = self.server_of(driver);
         let s = &mut self.servers[i];
         match s.locations.get_mut(&driver) {
             Some(loc) => {
-                loc.available = available;
+                loc.available = true;
                 s.changed.push(driver);
                 true
             }
@@ -507,7 +531,9 @@ impl DriverLocationService {
     }
 
     /// The batch: per QuadTree server, the final state of every driver that
-    /// changed since the last one (placed if available, removed otherwise).
+    /// changed since the last one: placed if available, removed if the DLS
+    /// dropped it (logged off or expired). A booked driver's reports need no
+    /// update: dispatch took it off its tree when it booked it.
     pub fn flush(&mut self, now: u64) -> Vec<LocationBatch> {
         let mut out: Vec<LocationBatch> = (0..self.partition.buckets())
             .map(|_| LocationBatch {
@@ -524,7 +550,8 @@ impl DriverLocationService {
                         driver,
                         pos: loc.pos,
                     },
-                    _ => TreeUpdate::Remove { driver },
+                    Some(_) => continue,
+                    None => TreeUpdate::Remove { driver },
                 };
                 out[self.partition.bucket_for(&driver) as usize]
                     .updates
@@ -647,7 +674,7 @@ impl DispatchService {
         for &(driver, metres) in candidates {
             match dls.location(driver) {
                 Some(loc) if loc.available && loc.ts + self.report_every > now => {
-                    dls.set_available(driver, false);
+                    dls.book(driver);
                     quadtrees[dls.quadtree_of(driver)].take_off(driver);
                     self.trips.insert(driver, rider);
                     return RideOutcome::Booked {
@@ -665,7 +692,7 @@ impl DispatchService {
     /// The driver dropped the rider off: available again from the next batch.
     pub fn trip_ended(&mut self, driver: DriverId, dls: &mut DriverLocationService) {
         self.trips.remove(&driver);
-        dls.set_available(driver, true);
+        dls.free(driver);
     }
 
     pub fn trips(&self) -> usize {
@@ -880,9 +907,19 @@ impl Uber {
     }
 
     /// Books the rider of `req` onto the first bookable candidate.
-    pub fn book(&mut self, req: &RideRequest, candidates: &[(DriverId, f64)], now: u64) -> RideOutcome {
-        self.dispatch
-            .book(req.rider, candidates, now, &mut self.dls, &mut self.quadtrees)
+    pub fn book(
+        &mut self,
+        req: &RideRequest,
+        candidates: &[(DriverId, f64)],
+        now: u64,
+    ) -> RideOutcome {
+        self.dispatch.book(
+            req.rider,
+            candidates,
+            now,
+            &mut self.dls,
+            &mut self.quadtrees,
+        )
     }
 
     pub fn trip_ended(&mut self, driver: DriverId) {
@@ -995,10 +1032,16 @@ struct SimDriver {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Duty {
     Available,
-    OnTrip { until: u64 },
+    OnTrip {
+        until: u64,
+    },
     /// Off duty until `until`; `gone_at`: when the DLS drops it (the log-off,
     /// or the last report + offline_after).
-    Off { until: u64, silent: bool, gone_at: u64 },
+    Off {
+        until: u64,
+        silent: bool,
+        gone_at: u64,
+    },
 }
 
 /// A rider with the app open.
@@ -1036,6 +1079,7 @@ struct Tally {
     rides_booked: u64,
     no_driver: u64,
     skipped: u64,
+    booked_off_duty: u64,
     offline_answered: u64,
     logoffs: u64,
     silent: u64,
@@ -1224,15 +1268,21 @@ impl Simulation {
                 if self.rng.chance(p_off) {
                     let silent = self.rng.chance(cfg.silent_share);
                     let until = now
-                        + between(&mut self.rng, cfg.offline_minutes.0 * 60, cfg.offline_minutes.1 * 60)
-                            * SEC;
+                        + between(
+                            &mut self.rng,
+                            cfg.offline_minutes.0 * 60,
+                            cfg.offline_minutes.1 * 60,
+                        ) * SEC;
                     let gone_at = if silent {
                         self.tally.silent += 1;
                         drv.last_report.unwrap_or(now) + cfg.offline_after_ms * MS
                     } else {
                         self.tally.logoffs += 1;
                         self.tally.gone_events += 1;
-                        out.push(Outgoing::Driver(DriverMessage::LogOff { driver: d, ts: now }));
+                        out.push(Outgoing::Driver(DriverMessage::LogOff {
+                            driver: d,
+                            ts: now,
+                        }));
                         now
                     };
                     drv.duty = Duty::Off {
@@ -1255,7 +1305,8 @@ impl Simulation {
         if city.center.distance_m(&drv.pos) > city.radius_m {
             drv.heading = bearing(drv.pos, city.center) + (unit(&mut self.rng) - 0.5);
         } else if self.rng.chance(0.15) {
-            drv.heading += if self.rng.chance(0.5) { 1.0 } else { -1.0 } * std::f64::consts::FRAC_PI_2;
+            drv.heading +=
+                if self.rng.chance(0.5) { 1.0 } else { -1.0 } * std::f64::consts::FRAC_PI_2;
         } else {
             drv.heading += (unit(&mut self.rng) - 0.5) * 0.3;
         }
@@ -1314,7 +1365,11 @@ impl Simulation {
     }
 
     fn close(&mut self, s: Session, now: u64) {
-        let pushes = self.uber.notifications.unsubscribe(s.rider).unwrap_or_default();
+        let pushes = self
+            .uber
+            .notifications
+            .unsubscribe(s.rider)
+            .unwrap_or_default();
         if self.cfg.audit {
             self.closed.push(ClosedSession {
                 at: s.at,
@@ -1336,7 +1391,8 @@ impl Simulation {
         let answer = self.uber.nearby(&req).expect("a valid radius");
         self.tally.query_times.push(start.elapsed());
         for &(d, _) in &answer {
-            if let (Some(tree), Some(loc)) = (self.uber.tree_position(d), self.uber.dls.location(d)) {
+            if let (Some(tree), Some(loc)) = (self.uber.tree_position(d), self.uber.dls.location(d))
+            {
                 self.tally.errors_m.push(tree.distance_m(&loc.pos));
             }
             if matches!(self.fleet[d as usize].duty, Duty::Off { .. }) {
@@ -1344,7 +1400,12 @@ impl Simulation {
             }
         }
         match self.uber.book(&req, &answer, now) {
-            RideOutcome::Booked { driver, skipped, .. } => {
+            RideOutcome::Booked {
+                driver, skipped, ..
+            } => {
+                if self.fleet[driver as usize].duty != Duty::Available {
+                    self.tally.booked_off_duty += 1;
+                }
                 let (lo, hi) = self.cfg.trip_minutes;
                 let until = now + between(&mut self.rng, lo * 60, hi * 60) * SEC;
                 self.fleet[driver as usize].duty = Duty::OnTrip { until };
@@ -1406,6 +1467,7 @@ impl Simulation {
             rides_booked: t.rides_booked,
             no_driver: t.no_driver,
             candidates_skipped: t.skipped,
+            booked_off_duty: t.booked_off_duty,
             trips_at_end: self.uber.dispatch.trips(),
             offline_answered: t.offline_answered,
             error_p99_m: err_at(99.0),
@@ -1497,7 +1559,10 @@ fn table(cfg: &Config, r: &Report, cities: &[City]) -> Table {
         per_second(r.reports as usize, r.report_time),
     )
     .row(
-        &format!("batches to {} QuadTree servers: updates", cfg.quadtree_servers),
+        &format!(
+            "batches to {} QuadTree servers: updates",
+            cfg.quadtree_servers
+        ),
         format!(
             "{} in {} ({} moves, {} new, {} removed) at {}",
             thousands(r.tree_updates),
@@ -1518,7 +1583,10 @@ fn table(cfg: &Config, r: &Report, cities: &[City]) -> Table {
     )
     .row(
         "drivers one core keeps up with (a report / 3 s)",
-        format!("{:.1} M", reports_per_s * cfg.report_every_ms as f64 / 1e3 / 1e6),
+        format!(
+            "{:.1} M",
+            reports_per_s * cfg.report_every_ms as f64 / 1e3 / 1e6
+        ),
     )
     .row(
         &format!(
@@ -1533,7 +1601,10 @@ fn table(cfg: &Config, r: &Report, cities: &[City]) -> Table {
             thousands(r.candidates_skipped)
         ),
     )
-    .row("trips under way at the end", thousands(r.trips_at_end as u64))
+    .row(
+        "trips under way at the end",
+        thousands(r.trips_at_end as u64),
+    )
     .row(
         &format!("query p50 / p99 ({} nearest, under the update load)", cfg.k),
         format!("{} / {}", micros(r.query_p50), micros(r.query_p99)),
@@ -1644,5 +1715,589 @@ impl Hasher for FastHasher {
         h ^= h >> 33;
         h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
         h ^ (h >> 33)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    /// The oracles' metric: the haversine formula written out, independent
+    /// of the quadtree's chord arithmetic. They agree to well under 1 mm.
+    fn haversine_m(a: Point, b: Point) -> f64 {
+        let (p1, p2) = (a.lat().to_radians(), b.lat().to_radians());
+        let dp = p2 - p1;
+        let dl = (b.lon() - a.lon()).to_radians();
+        let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+        2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+    }
+
+    const TOL_M: f64 = 1e-3;
+
+    /// A few thousand drivers in a dozen cities for five minutes: dense
+    /// enough that answers are full and crowded, small enough for debug.
+    fn small() -> Config {
+        Config {
+            drivers: 3_000,
+            cities: 12,
+            minutes: 5,
+            riders_per_second: 8.0,
+            ..Config::default()
+        }
+    }
+
+    /// What the DLS holds, driver by driver (its truth, read through its
+    /// own lookups, never through a tree).
+    fn dls_truth(sim: &Simulation) -> HashMap<DriverId, Location> {
+        (0..sim.cfg.drivers as DriverId)
+            .filter_map(|d| sim.uber.dls.location(d).map(|l| (d, l)))
+            .collect()
+    }
+
+    /// Asserts `answer` is the k nearest of `points` within `radius` by brute
+    /// force: as many as there are (up to k), the same distance rank by
+    /// rank, each driver one of `points` at the distance the answer gives
+    /// (drivers tied within a millimetre may come in either order).
+    fn assert_knn(
+        answer: &[(DriverId, f64)],
+        at: Point,
+        k: usize,
+        radius: f64,
+        points: &HashMap<DriverId, Point>,
+    ) {
+        let mut all: Vec<f64> = points
+            .values()
+            .map(|&p| haversine_m(at, p))
+            .filter(|&m| m <= radius + TOL_M)
+            .collect();
+        all.sort_unstable_by(f64::total_cmp);
+        let sure = all.iter().filter(|&&m| m <= radius - TOL_M).count().min(k);
+        assert!(
+            sure <= answer.len() && answer.len() <= all.len().min(k),
+            "{} answered at {at:?}, brute force has {sure}..{}",
+            answer.len(),
+            all.len().min(k)
+        );
+        let mut seen = HashSet::new();
+        for (i, &(d, m)) in answer.iter().enumerate() {
+            assert!(seen.insert(d), "driver {d} answered twice");
+            let p = points
+                .get(&d)
+                .unwrap_or_else(|| panic!("driver {d} answered but not eligible"));
+            assert!(
+                (haversine_m(at, *p) - m).abs() <= TOL_M,
+                "driver {d} at {m} m"
+            );
+            assert!(
+                (all[i] - m).abs() <= TOL_M,
+                "rank {i}: {m} m, brute force {} m",
+                all[i]
+            );
+        }
+    }
+
+    /// Queries at riders' spots and random city points after every tick,
+    /// held to three oracles:
+    /// - the trees: right after a batch they hold exactly the drivers the
+    ///   DLS holds as available, where it has them; between batches every
+    ///   answer is the exact k nearest of that snapshot (less drivers booked
+    ///   since);
+    /// - the truth now (brute force haversine over the DLS's latest
+    ///   positions): an answered driver is at most B = max speed x batch
+    ///   interval from where its tree has it, so at most 2B farther than the
+    ///   true k-th nearest of the drivers available then and now (capped by
+    ///   the radius); with fewer than k answered, none within radius - B is
+    ///   left out;
+    /// - the drivers themselves: none answered is on a trip, and none whom
+    ///   the DLS dropped (log-off, or silence past offline_after) at or
+    ///   before the last batch.
+    #[test]
+    fn answers_are_the_batch_and_within_staleness_of_the_truth() {
+        let cfg = small();
+        let batch = cfg.batch_every_ms * MS;
+        let b = cfg.max_speed_mps * cfg.batch_every_ms as f64 / 1e3;
+        let (k, radius) = (cfg.k, cfg.max_radius_m);
+        let mut sim = Simulation::new(&cfg);
+        let mut probe_rng = Rng(99);
+        let mut snapshot: HashMap<DriverId, Point> = HashMap::new();
+        let mut last_batch = 0;
+        let (mut probes, mut full, mut stale_offline, mut max_drift) = (0, 0, 0, 0.0f64);
+        for _ in 0..sim.total_ticks() {
+            sim.tick();
+            let now = sim.now();
+            if now % batch == 0 {
+                last_batch = now;
+                snapshot = dls_truth(&sim)
+                    .into_iter()
+                    .filter(|(_, l)| l.available)
+                    .map(|(d, l)| (d, l.pos))
+                    .collect();
+                let mut in_trees = HashMap::new();
+                for (i, q) in sim.uber.quadtrees.iter().enumerate() {
+                    for (d, p) in q.tree.iter() {
+                        assert_eq!(sim.uber.dls.quadtree_of(d), i, "driver {d} on server {i}");
+                        assert!(in_trees.insert(d, p).is_none());
+                        match sim.fleet[d as usize].duty {
+                            Duty::Available => {}
+                            Duty::Off { gone_at, .. } => assert!(gone_at > now),
+                            Duty::OnTrip { .. } => panic!("driver {d} on a trip is in a tree"),
+                        }
+                    }
+                }
+                assert_eq!(in_trees, snapshot, "trees after the batch at {now}");
+            }
+            // Where this tick's probes ask from: two open sessions and a
+            // random spot in a random city.
+            let mut spots: Vec<Point> = Vec::new();
+            for _ in 0..2 {
+                if !sim.sessions.is_empty() {
+                    spots.push(sim.sessions[probe_rng.below(sim.sessions.len())].at);
+                }
+            }
+            let city = &sim.cities[probe_rng.below(sim.cities.len())];
+            spots.push(somewhere_in(city, &mut probe_rng));
+
+            let truth = dls_truth(&sim);
+            let eligible: HashMap<DriverId, Point> = snapshot
+                .iter()
+                .filter(|&(&d, _)| !matches!(sim.fleet[d as usize].duty, Duty::OnTrip { .. }))
+                .map(|(&d, &p)| (d, p))
+                .collect();
+            // Available at the batch and now: what the trees can know of.
+            let known: Vec<(DriverId, Point)> = snapshot
+                .keys()
+                .filter_map(|d| truth.get(d).filter(|l| l.available).map(|l| (*d, l.pos)))
+                .collect();
+            for at in spots {
+                let req = RideRequest {
+                    rider: 0,
+                    at,
+                    k,
+                    max_radius_m: radius,
+                };
+                let answer = sim.uber.nearby(&req).expect("a valid radius");
+                probes += 1;
+                full += usize::from(answer.len() == k);
+                assert_knn(&answer, at, k, radius, &eligible);
+
+                let mut now_m: Vec<f64> = known.iter().map(|&(_, p)| haversine_m(at, p)).collect();
+                now_m.sort_unstable_by(f64::total_cmp);
+                let kth = now_m.get(k - 1).copied().unwrap_or(f64::INFINITY);
+                let limit = (kth + b).min(radius) + b + TOL_M;
+                for &(d, _) in &answer {
+                    match sim.fleet[d as usize].duty {
+                        Duty::OnTrip { .. } => panic!("driver {d} on a trip answered"),
+                        Duty::Off { gone_at, .. } => {
+                            assert!(gone_at > last_batch, "driver {d} gone at {gone_at} answered after the batch at {last_batch}");
+                            stale_offline += 1;
+                        }
+                        Duty::Available => {}
+                    }
+                    if let Some(l) = truth.get(&d).filter(|l| l.available) {
+                        let drift = haversine_m(snapshot[&d], l.pos);
+                        assert!(
+                            drift <= b + TOL_M,
+                            "driver {d} moved {drift} m since its batch"
+                        );
+                        max_drift = max_drift.max(drift);
+                        let m = haversine_m(at, l.pos);
+                        assert!(
+                            m <= limit,
+                            "driver {d} {m} m away, true k-th nearest {kth} m, bound {limit} m"
+                        );
+                    }
+                }
+                if answer.len() < k {
+                    for &(d, p) in &known {
+                        if haversine_m(at, p) <= radius - b {
+                            assert!(answer.iter().any(|a| a.0 == d), "driver {d} left out");
+                        }
+                    }
+                }
+            }
+        }
+        // The oracles had work: answers full and partial, drivers gone
+        // since the batch still answered, and drift near its bound.
+        assert!(probes > 3_000, "{probes} probes");
+        assert!(
+            full > probes / 2 && full < probes,
+            "{full} of {probes} full"
+        );
+        assert!(stale_offline > 0);
+        assert!(max_drift > b * 0.6, "drift at most {max_drift} m");
+        sim.finish();
+        let r = sim.report();
+        assert!(r.queries > 1_000 && r.rides_booked > 1_000, "{r:?}");
+        assert!(r.error_max_m <= r.error_bound_m + TOL_M, "{r:?}");
+        assert!(r.offline_answered > 0 && r.candidates_skipped > 0, "{r:?}");
+        assert_eq!(r.booked_off_duty, 0);
+        assert_eq!(r.rejected, 0);
+    }
+
+    /// The oracle's cell of a point: rows and columns of 1/n degree,
+    /// longitude wrapping round the antimeridian.
+    fn cell(p: Point, per_degree: f64, columns: i64) -> (i64, i64) {
+        let row = (p.lat() * per_degree).floor() as i64;
+        let col = (p.lon() * per_degree).floor() as i64;
+        (row, (col + columns / 2).rem_euclid(columns) - columns / 2)
+    }
+
+    /// Every rider receives exactly the updates of the 3 x 3 cells around
+    /// them while the app is open: each report of a car that is in, or
+    /// just left, that area, and each car there going offline (log-off, or
+    /// silence expiring at last report + offline_after). The oracle replays
+    /// the drivers' own messages.
+    #[test]
+    fn subscribed_riders_receive_every_update_of_their_area() {
+        let cfg = Config {
+            audit: true,
+            ..small()
+        };
+        let mut sim = Simulation::new(&cfg);
+        for _ in 0..sim.total_ticks() {
+            sim.tick();
+        }
+        let end = sim.now();
+        sim.finish();
+        assert!(sim.uber.notifications.channels.is_empty());
+        assert!(sim.uber.notifications.riders.is_empty());
+
+        // Replay: the DLS's view of each driver, and every event it publishes
+        // with the cells it touches.
+        let per_degree = cfg.cells_per_degree as f64;
+        let columns = 360 * cfg.cells_per_degree as i64;
+        let off = cfg.offline_after_ms * MS;
+        const MOVED: u8 = 0;
+        const LEFT: u8 = 1;
+        const LOGOFF: u8 = 2;
+        const EXPIRED: u8 = 3;
+        struct Ev {
+            push: Push,
+            kind: u8,
+            to: (i64, i64),
+            from: Option<(i64, i64)>,
+        }
+        let mut held: HashMap<DriverId, (u64, Point)> = HashMap::new();
+        let mut events: Vec<Ev> = Vec::new();
+        let gone = |driver, ts, at: Point, kind| Ev {
+            push: Push {
+                driver,
+                ts,
+                what: Seen::Gone,
+            },
+            kind,
+            to: cell(at, per_degree, columns),
+            from: None,
+        };
+        for m in &sim.driver_log {
+            match *m {
+                DriverMessage::Location {
+                    driver,
+                    ts,
+                    lat,
+                    lon,
+                } => {
+                    let to = Point::new(lat, lon).expect("phones send valid points");
+                    let from = match held.get(&driver) {
+                        Some(&(t, p)) if t + off >= ts => {
+                            assert!(t < ts);
+                            Some(p)
+                        }
+                        Some(&(t, p)) => {
+                            events.push(gone(driver, t + off, p, EXPIRED));
+                            None
+                        }
+                        None => None,
+                    };
+                    events.push(Ev {
+                        push: Push {
+                            driver,
+                            ts,
+                            what: Seen::MovedTo(to),
+                        },
+                        kind: MOVED,
+                        to: cell(to, per_degree, columns),
+                        from: from.map(|p| cell(p, per_degree, columns)),
+                    });
+                    held.insert(driver, (ts, to));
+                }
+                DriverMessage::LogOff { driver, ts } => {
+                    if let Some((t, p)) = held.remove(&driver) {
+                        if t + off >= ts {
+                            events.push(gone(driver, ts, p, LOGOFF));
+                        } else {
+                            events.push(gone(driver, t + off, p, EXPIRED));
+                        }
+                    }
+                }
+            }
+        }
+        for (&d, &(t, p)) in &held {
+            if t + off <= end {
+                events.push(gone(d, t + off, p, EXPIRED));
+            }
+        }
+        let mut by_cell: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            by_cell.entry(e.to).or_default().push(i);
+            if let Some(f) = e.from.filter(|&f| f != e.to) {
+                by_cell.entry(f).or_default().push(i);
+            }
+        }
+        let near = |a: (i64, i64), c: (i64, i64)| {
+            (a.0 - c.0).abs() <= 1
+                && ((c.1 - a.1 + columns / 2).rem_euclid(columns) - columns / 2).abs() <= 1
+        };
+
+        let mut kinds = [0u64; 4];
+        let mut total = 0;
+        assert_eq!(sim.closed.len() as u64, sim.tally.sessions);
+        for s in &sim.closed {
+            let home = cell(s.at, per_degree, columns);
+            let mut want: Vec<usize> = Vec::new();
+            for dr in -1..=1 {
+                for dc in -1..=1 {
+                    let c = (
+                        home.0 + dr,
+                        (home.1 + dc + columns / 2).rem_euclid(columns) - columns / 2,
+                    );
+                    for &i in by_cell.get(&c).into_iter().flatten() {
+                        let ts = events[i].push.ts;
+                        if ts > s.opened && ts <= s.closed {
+                            want.push(i);
+                        }
+                    }
+                }
+            }
+            want.sort_unstable();
+            want.dedup();
+            for &i in &want {
+                let e = &events[i];
+                let kind = if e.kind == MOVED && !near(home, e.to) {
+                    LEFT
+                } else {
+                    e.kind
+                };
+                kinds[kind as usize] += 1;
+            }
+            let mut want: Vec<Push> = want.iter().map(|&i| events[i].push).collect();
+            let key = |p: &Push| (p.ts, p.driver);
+            want.sort_by_key(key);
+            let mut got = s.pushes.clone();
+            assert!(
+                got.windows(2).all(|w| w[0].ts <= w[1].ts),
+                "pushes out of time order"
+            );
+            got.sort_by_key(key);
+            assert_eq!(
+                got, want,
+                "session at {:?} open {}..{}",
+                s.at, s.opened, s.closed
+            );
+            total += got.len() as u64;
+        }
+        assert_eq!(total, sim.uber.notifications.pushes);
+        // Every kind of update reached someone.
+        assert!(kinds.iter().all(|&n| n > 0), "{kinds:?}");
+    }
+
+    fn paris() -> Point {
+        Point::new(48.8566, 2.3522).unwrap()
+    }
+
+    /// Driver `i` of the hand-built scene: 100 m apart on a line east of
+    /// the centre of Paris.
+    fn spot(i: DriverId) -> Point {
+        destination(paris(), std::f64::consts::FRAC_PI_2, 100.0 * (i + 1) as f64)
+    }
+
+    fn report(uber: &mut Uber, driver: DriverId, ts: u64) {
+        let p = spot(driver);
+        uber.driver_message(DriverMessage::Location {
+            driver,
+            ts,
+            lat: p.lat(),
+            lon: p.lon(),
+        })
+        .expect("a fresh, valid report");
+    }
+
+    /// A driver who logs off, and one who falls silent, stay in answers only
+    /// until the first batch after the DLS drops them (dispatch skips them
+    /// meanwhile); a booked driver leaves at once and comes back with the
+    /// batch after the trip; the subscribed rider sees both go offline.
+    #[test]
+    fn offline_drivers_disappear_from_answers() {
+        let cfg = Config::default();
+        let mut uber = Uber::new(&cfg);
+        uber.notifications.subscribe(99, paris());
+        let req = RideRequest {
+            rider: 99,
+            at: paris(),
+            k: 10,
+            max_radius_m: 5_000.0,
+        };
+        let ids = |uber: &Uber| -> Vec<DriverId> {
+            uber.nearby(&req)
+                .unwrap()
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect()
+        };
+        for d in 0..6 {
+            report(&mut uber, d, 0);
+        }
+        assert_eq!(
+            ids(&uber),
+            Vec::<DriverId>::new(),
+            "nothing before the first batch"
+        );
+        uber.batch(0);
+        let answer = uber.nearby(&req).unwrap();
+        assert_eq!(
+            answer.iter().map(|a| a.0).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4, 5]
+        );
+        for &(d, m) in &answer {
+            assert!(
+                (m - 100.0 * (d + 1) as f64).abs() < 1e-6,
+                "driver {d} at {m} m"
+            );
+        }
+
+        // Driver 0 logs off at 1 s; driver 1 never reports again.
+        uber.driver_message(DriverMessage::LogOff { driver: 0, ts: SEC })
+            .unwrap();
+        assert_eq!(uber.dls.location(0), None);
+        assert_eq!(
+            ids(&uber),
+            [0, 1, 2, 3, 4, 5],
+            "the tree lags until the batch"
+        );
+        for d in 2..6 {
+            report(&mut uber, d, 3 * SEC);
+        }
+        let answer = uber.nearby(&req).unwrap();
+        assert_eq!(
+            uber.book(&req, &answer, 4 * SEC),
+            RideOutcome::Booked {
+                driver: 2,
+                metres: answer[2].1,
+                skipped: 2
+            },
+            "0 is gone from the DLS, 1 has not reported for 4 s"
+        );
+        assert_eq!(
+            ids(&uber),
+            [0, 1, 3, 4, 5],
+            "a booked driver leaves at once"
+        );
+        for t in [6, 9, 12, 15] {
+            for d in 2..6 {
+                report(&mut uber, d, t * SEC);
+            }
+            let expired = uber.expire(t * SEC);
+            assert_eq!(expired, usize::from(t == 9), "at {t} s");
+        }
+        assert_eq!(
+            uber.dls.location(1),
+            None,
+            "silent since 0 s, dropped at 9 s"
+        );
+        assert_eq!(ids(&uber), [0, 1, 3, 4, 5], "still the batch of 0 s");
+        uber.trip_ended(2);
+        uber.batch(15 * SEC);
+        assert_eq!(ids(&uber), [2, 3, 4, 5]);
+        assert_eq!(uber.dispatch.trips(), 0);
+
+        let pushes = uber.notifications.unsubscribe(99).unwrap();
+        let gone: Vec<(DriverId, u64)> = pushes
+            .iter()
+            .filter(|p| p.what == Seen::Gone)
+            .map(|p| (p.driver, p.ts))
+            .collect();
+        assert_eq!(gone, [(0, SEC), (1, 9 * SEC)]);
+        // 6 first reports and 4 drivers x 5 reports since.
+        assert_eq!(pushes.len(), 2 + 6 + 4 * 5);
+    }
+
+    /// The DLS refuses what a phone cannot mean, with typed errors, and
+    /// keeps what it held.
+    #[test]
+    fn bad_reports_are_refused() {
+        let mut uber = Uber::new(&Config::default());
+        report(&mut uber, 7, 5 * SEC);
+        let held = uber.dls.location(7);
+        let bad = |lat, lon, ts| DriverMessage::Location {
+            driver: 7,
+            ts,
+            lat,
+            lon,
+        };
+        assert!(matches!(
+            uber.driver_message(bad(91.0, 2.0, 6 * SEC)),
+            Err(ReportError::BadPosition(GeoError::InvalidLatitude(_)))
+        ));
+        assert!(matches!(
+            uber.driver_message(bad(48.0, f64::NAN, 6 * SEC)),
+            Err(ReportError::BadPosition(_))
+        ));
+        assert_eq!(
+            uber.driver_message(bad(48.0, 2.0, 5 * SEC)),
+            Err(ReportError::Stale {
+                driver: 7,
+                ts: 5 * SEC,
+                latest: 5 * SEC
+            })
+        );
+        assert_eq!(uber.dls.location(7), held);
+        // Logging off a driver the DLS does not hold publishes nothing.
+        assert_eq!(
+            uber.dls.handle(DriverMessage::LogOff { driver: 8, ts: 0 }),
+            Ok(None)
+        );
+        assert_eq!(uber.notifications.pushes, 0);
+    }
+
+    /// The run is deterministic, its DLS shards and trees add up, and its
+    /// batches carry only real changes.
+    #[test]
+    fn runs_are_deterministic_and_add_up() {
+        let cfg = Config {
+            minutes: 2,
+            ..small()
+        };
+        let a = run(&cfg);
+        let b = run(&cfg);
+        let key = |r: &Report| {
+            (
+                r.reports,
+                r.batches,
+                r.tree_updates,
+                r.rides_booked,
+                r.no_driver,
+                r.pushes,
+                r.sessions,
+                r.drivers_per_dls_server.clone(),
+                r.tree_drivers,
+            )
+        };
+        assert_eq!(key(&a), key(&b));
+        assert_eq!(a.batches, 2 * 60 / 15);
+        assert_eq!(a.rejected, 0);
+        let held: usize = a.drivers_per_dls_server.iter().sum();
+        assert!(held > cfg.drivers / 2 && held <= cfg.drivers);
+        assert!(
+            a.drivers_per_dls_server.iter().all(|&n| n > held / 8),
+            "{a:?}"
+        );
+        assert!(a.tree_drivers + a.trips_at_end <= held);
+        let applied = a.tree_moves + a.tree_inserts + a.tree_removes;
+        assert!(
+            applied <= a.tree_updates && applied * 100 >= a.tree_updates * 99,
+            "{a:?}"
+        );
+        assert!(a.table.to_string().contains("GeoNames"));
     }
 }
