@@ -91,7 +91,7 @@ use hld::consistent_hash::{HashRing, JumpHash};
 use hld::lru_feed::ExpiryMap;
 use hld::quadtree::{Error as GeoError, Point, QuadTree, EARTH_RADIUS_M};
 
-use crate::common::{per_second, percentile, Rng, Table};
+use crate::common::{bytes, per_second, percentile, Rng, Table};
 
 /// One second and one millisecond of simulated time, in nanoseconds.
 const SEC: u64 = 1_000_000_000;
@@ -237,6 +237,8 @@ pub struct Report {
     pub pushes: u64,
     /// Drivers the DLS holds per DriverServer at the end.
     pub drivers_per_dls_server: Vec<usize>,
+    /// Heap bytes of the DLS's hash tables at the end.
+    pub dls_bytes: usize,
     /// Drivers in all the QuadTrees at the end, and the trees' shape.
     pub tree_drivers: usize,
     pub tree_nodes: usize,
@@ -560,6 +562,14 @@ impl DriverLocationService {
             s.changed.clear();
         }
         out
+    }
+
+    /// Heap bytes of the DriverServers' hash tables.
+    pub fn heap_bytes(&self) -> usize {
+        self.servers
+            .iter()
+            .map(|s| s.locations.heap_bytes() + s.changed.capacity() * 4)
+            .sum()
     }
 
     /// Drivers held by each DriverServer.
@@ -1479,6 +1489,7 @@ impl Simulation {
             sessions: t.sessions,
             pushes: self.uber.notifications.pushes,
             drivers_per_dls_server: self.uber.dls.drivers_per_server(),
+            dls_bytes: self.uber.dls.heap_bytes(),
             tree_drivers: self.uber.quadtrees.iter().map(|q| q.len()).sum(),
             tree_nodes: nodes,
             tree_leaves: leaves,
@@ -1520,7 +1531,8 @@ fn table(cfg: &Config, r: &Report, cities: &[City]) -> Table {
     let (dmin, dmax) = min_max(&r.drivers_per_dls_server);
     let sustained = r.reports + r.tree_updates;
     let busy = r.report_time + r.batch_time;
-    let reports_per_s = r.reports as f64 / r.report_time.as_secs_f64().max(1e-9);
+    // Reports per second of one core, counting the batch work they cause.
+    let reports_per_s = r.reports as f64 / busy.as_secs_f64().max(1e-9);
     t.row(
         "drivers / cities (largest first)",
         format!(
@@ -1555,6 +1567,16 @@ fn table(cfg: &Config, r: &Report, cities: &[City]) -> Table {
         ),
     )
     .row(
+        "DLS hash tables (ExpiryMap heap): per driver held",
+        format!(
+            "{} ({})",
+            bytes(r.dls_bytes as f64),
+            bytes(
+                r.dls_bytes as f64 / r.drivers_per_dls_server.iter().sum::<usize>().max(1) as f64
+            )
+        ),
+    )
+    .row(
         "DLS + NotificationService: reports processed",
         per_second(r.reports as usize, r.report_time),
     )
@@ -1582,7 +1604,7 @@ fn table(cfg: &Config, r: &Report, cities: &[City]) -> Table {
         ),
     )
     .row(
-        "drivers one core keeps up with (a report / 3 s)",
+        "drivers one core keeps up with (reports + batches, a report / 3 s)",
         format!(
             "{:.1} M",
             reports_per_s * cfg.report_every_ms as f64 / 1e3 / 1e6
@@ -1594,11 +1616,12 @@ fn table(cfg: &Config, r: &Report, cities: &[City]) -> Table {
             cfg.max_radius_m / 1e3
         ),
         format!(
-            "{}: {} / {} ({} stale candidates skipped)",
+            "{}: {} / {} ({} stale candidates skipped, {} off duty booked)",
             thousands(r.queries as u64),
             thousands(r.rides_booked),
             thousands(r.no_driver),
-            thousands(r.candidates_skipped)
+            thousands(r.candidates_skipped),
+            r.booked_off_duty
         ),
     )
     .row(
@@ -1630,7 +1653,7 @@ fn table(cfg: &Config, r: &Report, cities: &[City]) -> Table {
         ),
     )
     .row(
-        "answers naming an off-duty driver (until its batch)",
+        "off-duty drivers named in answers (until the next batch)",
         format!(
             "{} in {} answers",
             thousands(r.offline_answered),
