@@ -54,15 +54,19 @@
 //!
 //! Staleness is the price of batching: between batches a tree lags the DLS
 //! by up to one batch interval, so an answered driver is at most max speed x
-//! batch interval (15 m/s x 15 s = 225 m) from where its tree has it, and
-//! any driver a rider is offered is at most twice that farther than the true
-//! k-th nearest. The tests check these bounds against brute force over the
-//! DLS's positions at query time, that subscribed riders receive exactly the
-//! updates of their area (an oracle replaying the drivers' own messages), and
-//! that an offline or booked driver is gone from the answers (booked: at
-//! once; offline: at the first batch after the DLS drops it). Reports,
-//! batches and queries run interleaved in one thread with the wall clock
-//! timing each part, so query latencies are those of trees under that churn.
+//! batch interval (15 m/s x 15 s = 225 m; batches fall on report phases, so
+//! at most 5 reports of 45 m) from where its tree has it, and at most twice
+//! that farther from the rider than the true k-th nearest of the drivers
+//! available both at the batch and now (one who came on duty since joins at
+//! the next batch). The tests hold every answer to brute-force haversine:
+//! exactly the k nearest of the DLS as of the last batch, and within those
+//! bounds of the DLS's positions at query time; they check that subscribed
+//! riders receive exactly the updates of their area (an oracle replaying the
+//! drivers' own messages), and that an offline or booked driver is gone from
+//! the answers (booked: at once; offline: from the first batch after the DLS
+//! drops it). Reports, batches and queries run interleaved in one thread
+//! with the wall clock timing each part, so query latencies are those of
+//! trees under that churn.
 //!
 //! Past one machine: phones hold websockets to gateway servers behind a load
 //! balancer; the gateways send reports to the DriverLocationService shard
