@@ -23,6 +23,8 @@ mod proximity;
 mod twitter_search;
 #[path = "systems/typeahead.rs"]
 mod typeahead;
+#[path = "systems/uber.rs"]
+mod uber;
 #[path = "systems/web_crawler.rs"]
 mod web_crawler;
 
@@ -33,6 +35,7 @@ fn main() {
     // One line per system, in the order of the issues: each runs its built-in
     // workload and prints its table.
     println!("{}", proximity::run(&proximity::Config::default()).table);
+    println!("{}", uber::run(&uber::Config::default()).table);
     println!(
         "{}",
         twitter_search::run(&twitter_search::Config::default()).table
