@@ -89,6 +89,7 @@ mod codec;
 mod error;
 mod eval;
 mod index;
+mod intersect;
 mod persist;
 mod postings;
 mod query;
