@@ -122,13 +122,7 @@ fn decode_block(list: &PostingList, b: usize, out: &mut [u32; BLOCK]) -> usize {
     if b < meta.len() {
         let m = meta[b];
         let base = if b == 0 { 0 } else { meta[b - 1].last + 1 };
-        codec::decode_ids(
-            m.fmt,
-            base,
-            m.last,
-            &list.data()[m.offset as usize..],
-            out,
-        );
+        codec::decode_ids(m.fmt, base, m.last, &list.data()[m.offset as usize..], out);
         BLOCK
     } else {
         let t = list.tail();
@@ -316,7 +310,10 @@ impl<'a> Prober<'a> {
             return (i0..i0 + s)
                 .map(|i| self.ef_low(low, i))
                 .find(|&lo| lo >= lt)
-                .map_or_else(|| s == 64 && self.ef_scan(start + s, i0 + s, lt), |lo| lo == lt);
+                .map_or_else(
+                    || s == 64 && self.ef_scan(start + s, i0 + s, lt),
+                    |lo| lo == lt,
+                );
         }
         // The low bits are distinct inside a bucket: `t` is in the block iff
         // one of the bucket's (at most 3) elements has its low bits.
@@ -551,7 +548,9 @@ mod tests {
         v.extend((0..200).map(|i| 2_000_000 + i * 7));
         let l = PostingList::from_sorted(&v).unwrap();
         assert!(l.blocks()[0].fmt & EF_FLAG != 0);
-        let probes: Vec<u32> = (900..4_000).chain([999_999, 1_000_000, 1_500_000]).collect();
+        let probes: Vec<u32> = (900..4_000)
+            .chain([999_999, 1_000_000, 1_500_000])
+            .collect();
         let mut p = Prober::new(&l);
         let mut c = probes.clone();
         let n = p.filter(&mut c);
