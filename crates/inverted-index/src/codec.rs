@@ -226,6 +226,48 @@ pub(crate) fn decode_ids(fmt: u8, base: u32, last: u32, src: &[u32], out: &mut [
     }
 }
 
+/// Position of the `k`-th set bit (from 0) of a byte, at `SELECT_IN_BYTE[k << 8 | byte]`
+/// (8 for none): the last step of [`select64`].
+static SELECT_IN_BYTE: [u8; 2048] = {
+    let mut t = [8u8; 2048];
+    let mut b = 0;
+    while b < 256 {
+        let mut k = 0;
+        let mut bit = 0;
+        while bit < 8 {
+            if b >> bit & 1 == 1 {
+                t[k << 8 | b] = bit as u8;
+                k += 1;
+            }
+            bit += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// Position of the `r`-th set bit (from 0) of `x`, which has more than `r`
+/// set bits. Branch-free broadword select (Vigna, "Broadword implementation
+/// of rank/select queries", WEA 2008): byte popcounts summed by a multiply,
+/// the byte holding the bit found by a parallel comparison, then a table.
+#[inline]
+pub(crate) fn select64(x: u64, r: u32) -> u32 {
+    const L8: u64 = 0x0101_0101_0101_0101;
+    const H8: u64 = 0x8080_8080_8080_8080;
+    debug_assert!(r < x.count_ones());
+    let mut s = x - ((x >> 1) & 0x5555_5555_5555_5555);
+    s = (s & 0x3333_3333_3333_3333) + ((s >> 2) & 0x3333_3333_3333_3333);
+    s = (s + (s >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    // Byte j: set bits in bytes 0..=j (at most 64, so no carry between bytes).
+    let cum = s.wrapping_mul(L8);
+    // Byte j's top bit: cum_j <= r (128 + r - cum_j never borrows).
+    let le = ((r as u64 * L8) | H8).wrapping_sub(cum) & H8;
+    let byte = ((le >> 7).wrapping_mul(L8) >> 56) as u32;
+    let before = ((cum << 8) >> (byte * 8)) as u32 & 0xff;
+    let b = (x >> (byte * 8)) as usize & 0xff;
+    byte * 8 + SELECT_IN_BYTE[((r - before) as usize) << 8 | b] as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +320,26 @@ mod tests {
         roundtrip(&ids, 0);
         let ids: [u32; BLOCK] = std::array::from_fn(|i| u32::MAX - 128 + i as u32);
         roundtrip(&ids, 0);
+    }
+
+    #[test]
+    fn select64_against_scan() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut words = vec![u64::MAX, 1, 1 << 63, 0x8000_0000_0000_0001];
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            words.push(x);
+            words.push(x & (x >> 3) & (x >> 7)); // sparse
+            words.push(x | (x >> 2) | (x << 5)); // dense
+        }
+        for &w in &words {
+            let ones: Vec<u32> = (0..64).filter(|b| w >> b & 1 == 1).collect();
+            for (r, &pos) in ones.iter().enumerate() {
+                assert_eq!(select64(w, r as u32), pos, "word {w:#x}, rank {r}");
+            }
+        }
     }
 
     #[test]

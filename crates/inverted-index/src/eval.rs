@@ -1,12 +1,14 @@
 //! Boolean evaluation: a tree of forward cursors, document at a time.
 //!
-//! AND leapfrogs: the cheapest child leads and the others `advance` to its
+//! An AND of two or more plain terms is a [`Node::Conj`], evaluated block at
+//! a time by `intersect.rs` while it leads. Any other AND leapfrogs: the cheapest child leads and the others `advance` to its
 //! candidate through their skip data (galloping over block maxima, then a scan
 //! of one decoded block), so a short list against a long one decodes only the
 //! long list's blocks the short one lands in. OR merges its children's heads.
 //! NOT is a filter on an AND; a NOT with nothing positive beside it (`-a`, or
 //! `a OR -b`) is read against the set of all documents.
 
+use crate::intersect::Conj;
 use crate::postings::{Cursor, PostingList, END};
 
 pub(crate) enum Node<'a> {
@@ -18,6 +20,10 @@ pub(crate) enum Node<'a> {
         end: u32,
     },
     Term(Box<Cursor<'a>>),
+    /// An AND of two or more plain terms, evaluated block at a time
+    /// (`intersect.rs`) while it leads; a probed one turns into a leapfrog
+    /// [`Node::And`] of [`Node::Term`]s (see [`Node::set_probe`]).
+    Conj(Box<Conj<'a>>),
     And {
         pos: Vec<Node<'a>>,
         neg: Vec<Node<'a>>,
@@ -36,6 +42,17 @@ impl<'a> Node<'a> {
         } else {
             Node::Term(Box::new(Cursor::new(list)))
         }
+    }
+
+    /// The AND of plain terms: block at a time (see [`Node::Conj`]).
+    pub(crate) fn conj(lists: Vec<&'a PostingList>) -> Node<'a> {
+        if lists.is_empty() || lists.iter().any(|l| l.is_empty()) {
+            return Node::Empty;
+        }
+        if lists.len() == 1 {
+            return Node::term(lists[0]);
+        }
+        Node::Conj(Box::new(Conj::new(lists)))
     }
 
     pub(crate) fn all(end: u32) -> Node<'a> {
@@ -85,10 +102,20 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// Puts every cursor below this node in probe mode.
+    /// Puts every cursor below this node in probe mode. A probed
+    /// conjunction only confirms scattered candidates, for which decoding a
+    /// block of its rarest list per candidate would be waste: it becomes a
+    /// leapfrog AND, which checks just the candidate.
     pub(crate) fn set_probe(&mut self) {
         match self {
             Node::Term(c) => c.set_probe(),
+            Node::Conj(c) => {
+                let t = c.doc();
+                let mut n = Node::and_of(c.lists().iter().copied().map(Node::term).collect());
+                n.set_probe();
+                n.advance(t);
+                *self = n;
+            }
             Node::And { pos, neg, .. } => pos.iter_mut().chain(neg).for_each(Node::set_probe),
             Node::Or { kids, .. } => kids.iter_mut().for_each(Node::set_probe),
             Node::Empty | Node::All { .. } => {}
@@ -101,6 +128,7 @@ impl<'a> Node<'a> {
             Node::Empty => 0,
             Node::All { end, .. } => *end as u64,
             Node::Term(c) => c.list().len() as u64,
+            Node::Conj(c) => c.cost(),
             Node::And { pos, .. } => pos.iter().map(Node::cost).min().unwrap_or(0),
             Node::Or { kids, .. } => kids.iter().map(Node::cost).sum(),
         }
@@ -112,12 +140,16 @@ impl<'a> Node<'a> {
             Node::Empty => END,
             Node::All { doc, .. } => *doc,
             Node::Term(c) => c.doc(),
+            Node::Conj(c) => c.doc(),
             Node::And { doc, .. } | Node::Or { doc, .. } => *doc,
         }
     }
 
     #[inline]
     pub(crate) fn next(&mut self) -> u32 {
+        if let Node::Conj(c) = self {
+            return c.next();
+        }
         let d = self.doc();
         if d == END {
             END
@@ -137,6 +169,7 @@ impl<'a> Node<'a> {
                 *doc
             }
             Node::Term(c) => c.advance(t),
+            Node::Conj(c) => c.advance(t),
             Node::And { doc, .. } => {
                 if t <= *doc {
                     return *doc;

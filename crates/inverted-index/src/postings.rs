@@ -2,6 +2,7 @@
 //! mutable tail that appends in O(1) and seals into a block when it fills.
 
 use crate::codec::{self, BLOCK};
+use crate::intersect::Conj;
 use crate::Error;
 use std::fmt;
 
@@ -231,49 +232,50 @@ impl PostingList {
         self.tail_tf.shrink_to_fit();
     }
 
-    /// The ids in both lists, ascending (galloping over the skip data).
+    /// The ids in both lists, ascending.
+    ///
+    /// Block at a time: the shorter list is decoded 128 ids at a time and
+    /// each run is checked against the longer list's block it falls in,
+    /// found through the skip data (see `intersect.rs`).
     pub fn intersection(&self, other: &PostingList) -> Vec<u32> {
         let mut out = Vec::new();
-        let mut n = crate::eval::Node::and_of(vec![
-            crate::eval::Node::term(self),
-            crate::eval::Node::term(other),
-        ]);
-        let mut d = n.doc();
-        while d != END {
-            out.push(d);
-            d = n.next();
+        if !self.is_empty() && !other.is_empty() {
+            Conj::new(vec![self, other]).for_each_batch(|b| out.extend_from_slice(b));
         }
         out
     }
 
-    /// How many ids are in both lists.
+    /// How many ids are in both lists (as [`intersection`](Self::intersection),
+    /// without collecting them).
     pub fn intersection_len(&self, other: &PostingList) -> usize {
-        let mut n = crate::eval::Node::and_of(vec![
-            crate::eval::Node::term(self),
-            crate::eval::Node::term(other),
-        ]);
         let mut c = 0;
-        let mut d = n.doc();
-        while d != END {
-            c += 1;
-            d = n.next();
+        if !self.is_empty() && !other.is_empty() {
+            Conj::new(vec![self, other]).for_each_batch(|b| c += b.len());
         }
         c
     }
 
-    /// How many ids are in either list.
+    /// How many ids are in either list: `|a| + |b| - |a AND b|`.
     pub fn union_len(&self, other: &PostingList) -> usize {
-        let mut n = crate::eval::Node::or_of(vec![
-            crate::eval::Node::term(self),
-            crate::eval::Node::term(other),
-        ]);
-        let mut c = 0;
-        let mut d = n.doc();
-        while d != END {
-            c += 1;
-            d = n.next();
-        }
-        c
+        self.len() + other.len() - self.intersection_len(other)
+    }
+
+    /// Skip data of the sealed blocks.
+    #[inline]
+    pub(crate) fn blocks(&self) -> &[BlockMeta] {
+        &self.meta
+    }
+
+    /// The sealed blocks' words.
+    #[inline]
+    pub(crate) fn data(&self) -> &[u32] {
+        &self.data
+    }
+
+    /// The ids not yet sealed into a block.
+    #[inline]
+    pub(crate) fn tail(&self) -> &[u32] {
+        &self.tail
     }
 
     pub(crate) fn max_tf(&self) -> u32 {

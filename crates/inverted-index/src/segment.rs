@@ -113,11 +113,17 @@ impl Segment {
             Query::And(kids) => {
                 let mut pos = Vec::new();
                 let mut neg = Vec::new();
-                for k in kids {
-                    match k {
-                        Query::Not(inner) => neg.push(self.compile(inner)),
-                        k => pos.push(self.compile(k)),
-                    }
+                let mut terms = Vec::new();
+                let mut absent = false;
+                self.collect_and(kids, &mut pos, &mut neg, &mut terms, &mut absent);
+                if absent {
+                    return Node::Empty;
+                }
+                // Two or more plain terms: one block-at-a-time conjunction.
+                if terms.len() >= 2 {
+                    pos.push(Node::conj(terms));
+                } else {
+                    pos.extend(terms.into_iter().map(Node::term));
                 }
                 if pos.is_empty() {
                     pos.push(Node::all(self.n_docs() as u32));
@@ -129,6 +135,30 @@ impl Segment {
                 vec![Node::all(self.n_docs() as u32)],
                 vec![self.compile(inner)],
             ),
+        }
+    }
+
+    /// Sorts the children of an AND (nested ANDs flattened: AND is
+    /// associative) into plain terms' lists, other positive children and
+    /// negated ones. A term absent from the segment sets `absent`.
+    fn collect_and<'a>(
+        &'a self,
+        kids: &[Query],
+        pos: &mut Vec<Node<'a>>,
+        neg: &mut Vec<Node<'a>>,
+        terms: &mut Vec<&'a PostingList>,
+        absent: &mut bool,
+    ) {
+        for k in kids {
+            match k {
+                Query::Not(inner) => neg.push(self.compile(inner)),
+                Query::And(inner) => self.collect_and(inner, pos, neg, terms, absent),
+                Query::Term(t) => match self.list(t) {
+                    Some(l) if !l.is_empty() => terms.push(l),
+                    _ => *absent = true,
+                },
+                k => pos.push(self.compile(k)),
+            }
         }
     }
 
