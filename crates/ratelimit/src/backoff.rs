@@ -26,7 +26,10 @@ use crate::Error;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(try_from = "BackoffRepr", into = "BackoffRepr"))]
+#[cfg_attr(
+    feature = "serde",
+    serde(try_from = "BackoffRepr", into = "BackoffRepr")
+)]
 pub struct Backoff {
     base_ns: u64,
     cap_ns: u64,
@@ -41,7 +44,9 @@ impl Backoff {
             return Err(Error::InvalidConfig("backoff base must be at least 1 ns"));
         }
         if cap_ns < base_ns {
-            return Err(Error::InvalidConfig("backoff cap must be at least the base"));
+            return Err(Error::InvalidConfig(
+                "backoff cap must be at least the base",
+            ));
         }
         Ok(Backoff {
             base_ns,

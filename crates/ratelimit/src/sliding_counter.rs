@@ -27,7 +27,9 @@ use crate::{Decision, Error, Quota};
 /// use hld_ratelimit::{Quota, SlidingWindowCounter};
 /// let w = SlidingWindowCounter::new(Quota::per_second(10)?);
 /// for _ in 0..10 { assert!(w.check(900_000_000).allowed); }
-/// // Just after the boundary the previous window still weighs 90%.
+/// // At 1.1 s the previous window still weighs 90%: 9 of 10, one more fits.
+/// assert_eq!(w.estimate(1_100_000_000), 9);
+/// assert!(w.check(1_100_000_000).allowed);
 /// assert!(!w.check(1_100_000_000).allowed);
 /// # Ok::<(), hld_ratelimit::Error>(())
 /// ```

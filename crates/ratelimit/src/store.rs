@@ -73,7 +73,12 @@ pub trait Store {
                     })
                 }
                 Some(new) => match self.compare_and_set(key, current, new)? {
-                    Ok(()) => return Ok(GcraOutcome { allowed: true, tat: new }),
+                    Ok(()) => {
+                        return Ok(GcraOutcome {
+                            allowed: true,
+                            tat: new,
+                        })
+                    }
                     Err(actual) => current = actual,
                 },
             }
@@ -99,7 +104,13 @@ impl<S: Store + ?Sized> Store for &S {
     fn compare_and_set(&self, key: &[u8], c: u64, n: u64) -> Result<Result<(), u64>, StoreError> {
         (**self).compare_and_set(key, c, n)
     }
-    fn gcra_update(&self, k: &[u8], q: &Quota, n: u32, now: u64) -> Result<GcraOutcome, StoreError> {
+    fn gcra_update(
+        &self,
+        k: &[u8],
+        q: &Quota,
+        n: u32,
+        now: u64,
+    ) -> Result<GcraOutcome, StoreError> {
         (**self).gcra_update(k, q, n, now)
     }
 }
@@ -111,7 +122,13 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     fn compare_and_set(&self, key: &[u8], c: u64, n: u64) -> Result<Result<(), u64>, StoreError> {
         (**self).compare_and_set(key, c, n)
     }
-    fn gcra_update(&self, k: &[u8], q: &Quota, n: u32, now: u64) -> Result<GcraOutcome, StoreError> {
+    fn gcra_update(
+        &self,
+        k: &[u8],
+        q: &Quota,
+        n: u32,
+        now: u64,
+    ) -> Result<GcraOutcome, StoreError> {
         (**self).gcra_update(k, q, n, now)
     }
 }
@@ -123,7 +140,13 @@ impl<S: Store + ?Sized> Store for Box<S> {
     fn compare_and_set(&self, key: &[u8], c: u64, n: u64) -> Result<Result<(), u64>, StoreError> {
         (**self).compare_and_set(key, c, n)
     }
-    fn gcra_update(&self, k: &[u8], q: &Quota, n: u32, now: u64) -> Result<GcraOutcome, StoreError> {
+    fn gcra_update(
+        &self,
+        k: &[u8],
+        q: &Quota,
+        n: u32,
+        now: u64,
+    ) -> Result<GcraOutcome, StoreError> {
         (**self).gcra_update(k, q, n, now)
     }
 }
@@ -240,7 +263,10 @@ impl Store for InMemoryStore {
                 } else {
                     m.insert(key.into(), new);
                 }
-                GcraOutcome { allowed: true, tat: new }
+                GcraOutcome {
+                    allowed: true,
+                    tat: new,
+                }
             }
         })
     }

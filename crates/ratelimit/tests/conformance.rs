@@ -57,7 +57,10 @@ fn gap(max: u64) -> impl Strategy<Value = Gap> {
 
 /// Arrivals: gaps and a cell count for check_n.
 fn arrivals(max_gap: u64) -> impl Strategy<Value = Vec<(Gap, u32)>> {
-    prop::collection::vec((gap(max_gap), prop_oneof![6 => Just(1u32), 1 => 1u32..80]), 1..150)
+    prop::collection::vec(
+        (gap(max_gap), prop_oneof![6 => Just(1u32), 1 => 1u32..80]),
+        1..150,
+    )
 }
 
 fn advance_to(clock: &FakeRelativeClock, t: u64) {

@@ -7,6 +7,7 @@ mod wheel;
 
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
 
 use parking_lot::Mutex;
 
@@ -75,18 +76,22 @@ pub enum FullPolicy {
 /// assert!(!limiter.check(&"alice", now).allowed);
 /// assert!(limiter.check(&"bob", now).allowed); // a separate bucket
 ///
-/// // A paying customer gets more, without losing what they used.
-/// limiter.set_key_quota("alice", Quota::per_second(10)?);
-/// assert!(limiter.check(&"alice", now).allowed);
+/// // A paying customer gets more, without losing what they used: her 1 s
+/// // of debt is worth 10 of the new burst of 20, so 10 more pass now.
+/// limiter.set_key_quota("alice", Quota::per_second(10)?.with_burst(20)?);
+/// let more = (0..100).take_while(|_| limiter.check(&"alice", now).allowed).count();
+/// assert_eq!(more, 10);
 /// # Ok::<(), hld_ratelimit::Error>(())
 /// ```
 pub struct KeyedLimiter<K, S = ahash::RandomState> {
-    shards: Box<[Padded<Mutex<Shard<K, S>>>]>,
+    shards: Box<[ShardCell<K, S>]>,
     hasher: S,
     mask: u64,
     max_keys: usize,
     policy: FullPolicy,
 }
+
+type ShardCell<K, S> = Padded<Mutex<Shard<K, S>>>;
 
 /// Keeps each shard's lock on its own cache lines (128 bytes: adjacent-line
 /// prefetchers pair lines), so threads on different shards do not contend.
@@ -105,17 +110,39 @@ struct Padded<T>(T);
 /// assert_eq!(limiter.max_keys(), 100_000);
 /// # Ok::<(), hld_ratelimit::Error>(())
 /// ```
-#[derive(Clone, Debug)]
-pub struct KeyedLimiterBuilder<S = ahash::RandomState> {
+pub struct KeyedLimiterBuilder<K, S = ahash::RandomState> {
     quota: Quota,
     max_keys: usize,
     shards: usize,
     policy: FullPolicy,
     tick_ns: Option<u64>,
     hasher: S,
+    key: PhantomData<fn() -> K>,
 }
 
-impl KeyedLimiterBuilder<ahash::RandomState> {
+impl<K, S: Clone> Clone for KeyedLimiterBuilder<K, S> {
+    fn clone(&self) -> Self {
+        KeyedLimiterBuilder {
+            hasher: self.hasher.clone(),
+            key: PhantomData,
+            ..*self
+        }
+    }
+}
+
+impl<K, S> fmt::Debug for KeyedLimiterBuilder<K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedLimiterBuilder")
+            .field("quota", &self.quota)
+            .field("max_keys", &self.max_keys)
+            .field("shards", &self.shards)
+            .field("policy", &self.policy)
+            .field("tick_ns", &self.tick_ns)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K> KeyedLimiterBuilder<K, ahash::RandomState> {
     fn new(quota: Quota) -> Self {
         KeyedLimiterBuilder {
             quota,
@@ -124,11 +151,12 @@ impl KeyedLimiterBuilder<ahash::RandomState> {
             policy: FullPolicy::default(),
             tick_ns: None,
             hasher: ahash::RandomState::new(),
+            key: PhantomData,
         }
     }
 }
 
-impl<S> KeyedLimiterBuilder<S> {
+impl<K, S> KeyedLimiterBuilder<K, S> {
     /// The most keys held at once (default [`DEFAULT_MAX_KEYS`]).
     pub fn max_keys(mut self, n: usize) -> Self {
         self.max_keys = n;
@@ -159,7 +187,7 @@ impl<S> KeyedLimiterBuilder<S> {
 
     /// The hasher that spreads keys over shards and slots (default: `ahash`
     /// with per-process random keys, so callers cannot aim keys at one slot).
-    pub fn hasher<S2: BuildHasher + Clone>(self, hasher: S2) -> KeyedLimiterBuilder<S2> {
+    pub fn hasher<S2: BuildHasher + Clone>(self, hasher: S2) -> KeyedLimiterBuilder<K, S2> {
         KeyedLimiterBuilder {
             quota: self.quota,
             max_keys: self.max_keys,
@@ -167,12 +195,14 @@ impl<S> KeyedLimiterBuilder<S> {
             policy: self.policy,
             tick_ns: self.tick_ns,
             hasher,
+            key: PhantomData,
         }
     }
 
     /// The limiter. Zero `max_keys`, zero shards or a zero tick is an `Err`.
-    pub fn build<K: Hash + Eq + Clone>(self) -> Result<KeyedLimiter<K, S>, Error>
+    pub fn build(self) -> Result<KeyedLimiter<K, S>, Error>
     where
+        K: Hash + Eq + Clone,
         S: BuildHasher + Clone,
     {
         if self.max_keys == 0 {
@@ -228,7 +258,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
 
 impl<K> KeyedLimiter<K> {
     /// A builder for non-default settings.
-    pub fn builder(quota: Quota) -> KeyedLimiterBuilder {
+    pub fn builder(quota: Quota) -> KeyedLimiterBuilder<K> {
         KeyedLimiterBuilder::new(quota)
     }
 }
@@ -443,7 +473,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedLimiter<K, S> {
     /// (a `String`'s bytes) is not counted.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.shards.len() * std::mem::size_of::<Padded<Mutex<Shard<K, S>>>>()
+            + self.shards.len() * std::mem::size_of::<ShardCell<K, S>>()
             + self
                 .shards
                 .iter()

@@ -333,3 +333,103 @@ impl<K> Drop for Table<K> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(k: &str) -> u64 {
+        // FNV-1a (Fowler, Noll, Vo): any fixed hash will do here.
+        k.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    /// Every unsafe block: `key` (reads), `take` (via `delete`, `place` over
+    /// an expired key, `drain` and `Drop`), with heap-owning keys so a
+    /// double drop or a read of a dropped key would be caught by the
+    /// allocator or show as wrong contents.
+    #[test]
+    fn slots_hold_keys_exactly_while_live() {
+        let mut t: Table<String> = Table::with_capacity(16);
+        assert!(matches!(
+            t.find(hash("a"), &"a".into(), 0),
+            Probe::Absent { .. }
+        ));
+        let mut at = Vec::new();
+        for (i, k) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            let Probe::Absent {
+                vacant: Some(v), ..
+            } = t.find(hash(k), &k.to_string(), 0)
+            else {
+                panic!("absent")
+            };
+            assert_eq!(t.place(v, k.to_string(), 10 + i as u64), Placed::NeedsEntry);
+            at.push(v);
+        }
+        assert_eq!((t.live(), t.tombs()), (5, 0));
+        for (i, k) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            let Probe::Found(j) = t.find(hash(k), &k.to_string(), 0) else {
+                panic!()
+            };
+            assert_eq!(t.key(j).map(String::as_str), Some(*k));
+            assert_eq!(t.tat(j), Some(10 + i as u64));
+        }
+        // Delete "b" with the wheel still naming it, "c" without.
+        assert_eq!(t.delete(at[1], true), "b");
+        assert_eq!(t.delete(at[2], false), "c");
+        assert_eq!(t.key(at[1]), None);
+        assert_eq!(t.raw(at[1]), TOMB_WITH_ENTRY);
+        assert_eq!(t.raw(at[2]), TOMB_NO_ENTRY);
+        assert_eq!((t.live(), t.tombs()), (3, 2));
+        // Reusing the named tombstone needs no new wheel entry; the other does.
+        assert_eq!(t.place(at[1], "x".into(), 50), Placed::HasEntry);
+        assert_eq!(t.place(at[2], "y".into(), 50), Placed::NeedsEntry);
+        assert_eq!((t.live(), t.tombs()), (5, 0));
+        // An expired key (TAT 10 <= now 20) gives its slot to a new key.
+        assert_eq!(t.place(at[0], "z".into(), 60), Placed::HasEntry);
+        assert_eq!(t.key(at[0]).map(String::as_str), Some("z"));
+        assert_eq!((t.live(), t.tombs()), (5, 0));
+        t.delete(at[3], true);
+        t.forget_entry(at[3]);
+        assert_eq!(t.raw(at[3]), TOMB_NO_ENTRY);
+        let mut drained: Vec<(String, u64)> = t.drain().collect();
+        drained.sort();
+        assert_eq!(
+            drained,
+            vec![
+                ("e".into(), 14),
+                ("x".into(), 50),
+                ("y".into(), 50),
+                ("z".into(), 60)
+            ]
+        );
+        assert_eq!((t.live(), t.tombs()), (0, 0));
+        assert_eq!(t.iter().count(), 0);
+        // Dropped with keys inside.
+        let mut t: Table<String> = Table::with_capacity(20);
+        for k in ["p", "q"] {
+            t.insert_new(hash(k), k.into(), 5);
+        }
+        assert_eq!(t.iter().count(), 2);
+        drop(t);
+    }
+
+    /// A partly consumed drain leaves a consistent table whose drop frees
+    /// the rest.
+    #[test]
+    fn partial_drain_then_drop() {
+        let mut t: Table<String> = Table::with_capacity(32);
+        for i in 0..20 {
+            let k = format!("k{i}");
+            t.insert_new(hash(&k), k, 7);
+        }
+        let i = t.insert_new(hash("gone"), "gone".into(), 7);
+        t.delete(i, false);
+        let first: Vec<_> = t.drain().take(5).collect();
+        assert_eq!(first.len(), 5);
+        assert_eq!(t.live(), 15);
+        assert_eq!(t.iter().count(), 15);
+        drop(t);
+    }
+}
