@@ -78,14 +78,17 @@ impl TokenBucket {
         // read-modify-write sequence on one location is totally ordered.
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
-            let (decision, new) = self.gcra.step(tat, now, n);
-            let Some(new) = new else { return decision };
-            match self
-                .tat
-                .compare_exchange_weak(tat, new, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return decision,
-                Err(actual) => tat = actual,
+            match self.gcra.conform(tat, now, n) {
+                Err(earliest) => return self.gcra.denied(tat, earliest, now, n),
+                Ok(new) => match self.tat.compare_exchange_weak(
+                    tat,
+                    new,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return self.gcra.allowed(new, now),
+                    Err(actual) => tat = actual,
+                },
             }
         }
     }

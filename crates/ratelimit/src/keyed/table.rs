@@ -140,15 +140,18 @@ impl<K> Table<K> {
         (((hash >> 32) * self.slots.len() as u64) >> 32) as usize
     }
 
-    /// Reads the home slot's TAT: a cheap load that brings its cache line in
-    /// ahead of the real probe (batched checks issue several at once).
+    /// The home slot of `hash` (0 for a table without slots).
     #[inline]
-    pub(crate) fn touch(&self, hash: u64) -> u64 {
-        if self.slots.is_empty() {
-            0
-        } else {
-            self.slots[self.home(hash)].tat
-        }
+    pub(crate) fn home_of(&self, hash: u64) -> usize {
+        self.home(hash)
+    }
+
+    /// Reads slot `i`'s TAT, or 0 past the end: a cheap load that brings its
+    /// cache line in ahead of the real probe (batched checks issue many at
+    /// once).
+    #[inline]
+    pub(crate) fn touch(&self, i: usize) -> u64 {
+        self.slots.get(i).map_or(0, |s| s.tat)
     }
 
     /// Whether the load (live keys and tombstones) would stay at or under
