@@ -5,3 +5,6 @@
 //! the runnable system examples that compose them.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+/// Rate limiting: GCRA token bucket, fixed and sliding windows, keyed and shared limits, circuit breaker, backoff.
+pub use hld_ratelimit as ratelimit;

@@ -335,13 +335,7 @@ impl<S: Store> SharedLimiter<S> {
 /// The decision a store's outcome stands for (the same numbers `step` gives).
 pub(crate) fn decision_from(g: &Gcra, out: GcraOutcome, n: u32, now: u64) -> Decision {
     if out.allowed {
-        Decision {
-            allowed: true,
-            limit: g.burst as u64,
-            remaining: g.available(out.tat, now),
-            retry_after_ns: 0,
-            reset_after_ns: out.tat.saturating_sub(now),
-        }
+        g.allowed(out.tat, now)
     } else {
         g.step(out.tat, now, n).0
     }

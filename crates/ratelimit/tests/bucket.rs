@@ -223,3 +223,18 @@ fn many_threads_never_over_admit() {
     // The rate is the binding constraint, so nearly all of it is used.
     assert!(admitted >= bound * 9 / 10, "{admitted} of {bound}");
 }
+
+#[test]
+fn limiters_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<TokenBucket>();
+    check::<hld_ratelimit::KeyedLimiter<u64>>();
+    check::<hld_ratelimit::KeyedLimiter<String>>();
+    check::<hld_ratelimit::FixedWindow>();
+    check::<hld_ratelimit::SlidingWindowCounter>();
+    check::<hld_ratelimit::SlidingWindowLog>();
+    check::<hld_ratelimit::SharedLimiter<hld_ratelimit::InMemoryStore>>();
+    check::<hld_ratelimit::LeasedLimiter<hld_ratelimit::InMemoryStore>>();
+    check::<hld_ratelimit::CircuitBreaker>();
+    check::<hld_ratelimit::Error>();
+}
