@@ -20,3 +20,5 @@ pub use hld_lru_feed as lru_feed;
 pub use hld_quadtree as quadtree;
 /// Top-k completion trie for type-ahead (dynamic and frozen), weight-balanced sharding.
 pub use hld_trie as trie;
+/// Rate limiting: GCRA token bucket, fixed and sliding windows, keyed and shared limits, circuit breaker, backoff.
+pub use hld_ratelimit as ratelimit;
