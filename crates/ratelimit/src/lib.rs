@@ -87,7 +87,8 @@
 //! arithmetic is stricter for an earlier `now`, and the other limiters
 //! treat an earlier `now` as the latest one they have seen.
 #![deny(missing_docs)]
-// One module uses `unsafe`: `keyed::table`, for 16-byte slots (see there).
+// One module uses `unsafe`: `keyed::table`, for 16-byte slots and a software
+// prefetch, both measured (see there).
 #![deny(unsafe_code)]
 
 mod backoff;

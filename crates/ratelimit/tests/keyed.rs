@@ -543,3 +543,52 @@ fn string_keys() {
     assert!(lim.check(&k, 50_000).allowed);
     assert!(!lim.check(&k, 50_000).allowed);
 }
+
+/// Threads running `check_many` (which holds two shard locks at a time,
+/// hand over hand) and `check` on the same keys at once: no deadlock, and at
+/// one instant each key admits exactly its burst, however the requests
+/// interleave.
+#[test]
+fn concurrent_batches_admit_exactly_the_burst() {
+    const KEYS: u64 = 500;
+    const BURST: u32 = 5;
+    let q = Quota::per_second(1).unwrap().with_burst(BURST).unwrap();
+    let lim = KeyedLimiter::<u64>::builder(q).shards(16).build().unwrap();
+    let now = 1_000_000_000;
+    let admitted: Vec<Vec<u64>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4u64)
+            .map(|t| {
+                let lim = &lim;
+                s.spawn(move || {
+                    let mut mine = vec![0u64; KEYS as usize];
+                    let mut x = t + 1;
+                    for round in 0..200u64 {
+                        let batch: Vec<u64> = (0..64)
+                            .map(|_| {
+                                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                                (x >> 33) % KEYS
+                            })
+                            .collect();
+                        if round % 3 == t % 3 {
+                            for k in &batch {
+                                mine[*k as usize] += u64::from(lim.check(k, now).allowed);
+                            }
+                        } else {
+                            for (k, d) in batch.iter().zip(lim.check_many(&batch, now)) {
+                                mine[*k as usize] += u64::from(d.allowed);
+                            }
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // 4 threads x 200 x 64 requests over 500 keys: every key is asked far
+    // more than its burst.
+    for k in 0..KEYS as usize {
+        let total: u64 = admitted.iter().map(|m| m[k]).sum();
+        assert_eq!(total, BURST as u64, "key {k}");
+    }
+}

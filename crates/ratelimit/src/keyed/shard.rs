@@ -73,8 +73,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> Shard<K, S> {
     #[inline]
     pub(crate) fn run(&mut self, hash: u64, key: &K, gcra: Gcra, n: u32, now: u64) -> Decision {
         match self.table.find(hash, key, now) {
-            Probe::Found(i) => {
-                let tat = self.table.tat(i).unwrap_or(0);
+            Probe::Found(i, tat) => {
                 let (d, new) = gcra.step(tat, now, n);
                 if let Some(new) = new {
                     self.table.set_tat(i, new);
@@ -246,14 +245,14 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> Shard<K, S> {
     /// Stored TAT of a key (`None` if absent or idle at the high-water time).
     pub(crate) fn tat_of(&self, hash: u64, key: &K) -> Option<u64> {
         match self.table.find(hash, key, 0) {
-            Probe::Found(i) => self.table.tat(i).filter(|&t| t > self.high_water),
+            Probe::Found(_, tat) => Some(tat).filter(|&t| t > self.high_water),
             Probe::Absent { .. } => None,
         }
     }
 
     pub(crate) fn remove(&mut self, hash: u64, key: &K) -> bool {
         match self.table.find(hash, key, 0) {
-            Probe::Found(i) => {
+            Probe::Found(i, _) => {
                 // The wheel still names the slot: mark it so.
                 drop(self.table.delete(i, true));
                 debug_assert_eq!(self.table.raw(i), TOMB_WITH_ENTRY);
