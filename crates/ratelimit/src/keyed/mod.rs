@@ -19,7 +19,7 @@ use shard::Shard;
 /// checks of 16 keys (20-30 ns each) cover a memory miss (130-250 ns on the
 /// benchmark VM). Measured on 1M keys: 8, 16 and 32 are within noise of
 /// each other, and all beat loading a chunk of 32 lines and waiting for them
-/// (the safe alternative) by 20-25%.
+/// (the safe alternative) by about 20%.
 const AHEAD: usize = 16;
 
 /// The default key budget: 2^20 keys (about 26 MiB for `u64` keys).

@@ -7,17 +7,19 @@
 //! 1. **16-byte slots.** A slot is `(tat: u64, key: MaybeUninit<K>)`: 16
 //!    bytes for a `u64` key, where the safe `Option<u64>` makes it 24 (an
 //!    integer has no niche for `None`). Bytes per key is a target (at most
-//!    36 for `u64` keys). Measured on 1M `u64` keys, the same workload as
-//!    the benchmark: these slots hold 29.3 bytes per key; the same table
-//!    with `Option<K>` slots (8 per 192-byte bucket, the best safe packing)
-//!    holds 38.2, over the target, and its batched checks were 1.5x slower
-//!    (more lines per probe). Keys with a niche (`String`, `Box`, references)
+//!    36 for `u64` keys). Measured on 1M `u64` keys, the benchmark's
+//!    workload, in four alternating runs: these slots hold 29.0-29.3 bytes
+//!    per key; the same table with `Option<K>` slots (8 per 192-byte bucket,
+//!    the tightest safe packing) holds 38.1-38.6, over the target, and its
+//!    checks are slower, 1.35x single and 1.9x batched (medians), since a
+//!    bucket spans three cache lines. Keys with a niche (`String`, `Box`)
 //!    would lose nothing to `Option`, but integer keys (user ids, IPs) are
 //!    the common case.
 //! 2. **Software prefetch** (`prefetch_line`): batched checks ask for the
 //!    bucket of a key 16 places ahead while checking this one. The safe
-//!    alternative, loading a chunk of lines and waiting for them, was 20-25%
-//!    slower per key on 1M keys.
+//!    alternative, loading a chunk of 32 lines and waiting for them, was
+//!    about 20% slower per key on 1M keys (medians of four alternating
+//!    runs: 54-76 ns against 51-59 ns).
 //!
 //! Each `unsafe` block has a `// SAFETY:` comment; the tests at the end of
 //! this file and `tests/keyed.rs` (keys that count their drops and panic in
