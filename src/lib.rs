@@ -18,5 +18,7 @@ pub use hld_inverted_index as inverted_index;
 pub use hld_lru_feed as lru_feed;
 /// Dynamic geo index: great-circle kNN, radius and box queries, fast moves.
 pub use hld_quadtree as quadtree;
+/// Rate limiting: GCRA token bucket, fixed and sliding windows, keyed and shared limits, circuit breaker, backoff.
+pub use hld_ratelimit as ratelimit;
 /// Top-k completion trie for type-ahead (dynamic and frozen), weight-balanced sharding.
 pub use hld_trie as trie;

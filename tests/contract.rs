@@ -12,6 +12,10 @@ use hld::consistent_hash::{self as ch, HashRing};
 use hld::inverted_index::{self as ii, InvertedIndex, Query};
 use hld::lru_feed::{self as lf, Cache, ConcurrentCache, ExpiryMap, FeedCache, LruCache};
 use hld::quadtree::{self as qt, Point, QuadTree};
+use hld::ratelimit::{
+    self as rl, Backoff, CircuitBreaker, Decision, FixedWindow, KeyedLimiter, Quota,
+    SlidingWindowCounter, SlidingWindowLog, TokenBucket,
+};
 use hld::trie::TopKTrie;
 
 #[test]
@@ -218,4 +222,75 @@ fn quadtree_contract() {
     assert!(Point::new(f64::NAN, 0.0).is_err() && Point::new(91.0, 0.0).is_err());
     assert!(QuadTree::<u32>::with_leaf_capacity(0).is_err());
     assert!(t.nearest(p(0.0, 0.0), 0).is_empty());
+}
+
+#[test]
+fn ratelimit_contract() {
+    let _: fn(u32) -> Result<Quota, rl::Error> = Quota::per_second;
+    let _: fn(u32) -> Result<Quota, rl::Error> = Quota::per_minute;
+    let _: fn(u32, u64) -> Result<Quota, rl::Error> = Quota::per_period;
+    let _: fn(Quota, u32) -> Result<Quota, rl::Error> = Quota::with_burst;
+    let _: fn(Quota) -> TokenBucket = TokenBucket::new;
+    let _: fn(&TokenBucket, u64) -> Decision = TokenBucket::check;
+    let _: fn(&TokenBucket, u32, u64) -> Result<Decision, rl::Error> = TokenBucket::check_n;
+    // The windows have the same shape.
+    let _: fn(Quota) -> FixedWindow = FixedWindow::new;
+    let _: fn(&FixedWindow, u64) -> Decision = FixedWindow::check;
+    let _: fn(&FixedWindow, u32, u64) -> Result<Decision, rl::Error> = FixedWindow::check_n;
+    let _: fn(Quota) -> SlidingWindowCounter = SlidingWindowCounter::new;
+    let _: fn(&SlidingWindowCounter, u64) -> Decision = SlidingWindowCounter::check;
+    let _: fn(&SlidingWindowCounter, u32, u64) -> Result<Decision, rl::Error> =
+        SlidingWindowCounter::check_n;
+    let _: fn(Quota) -> SlidingWindowLog = SlidingWindowLog::new;
+    let _: fn(&SlidingWindowLog, u64) -> Decision = SlidingWindowLog::check;
+    let _: fn(&SlidingWindowLog, u32, u64) -> Result<Decision, rl::Error> =
+        SlidingWindowLog::check_n;
+    let _: fn(&KeyedLimiter<u64>, &u64, u64) -> Decision = KeyedLimiter::check;
+    let _: fn(&CircuitBreaker, u64) -> bool = CircuitBreaker::allow;
+    let _: fn(&CircuitBreaker, bool, u64) = CircuitBreaker::record;
+
+    // Decision is the plain struct DESIGN.md writes.
+    let Decision {
+        allowed,
+        limit,
+        remaining,
+        retry_after_ns,
+        reset_after_ns,
+    } = Decision::default();
+    let _: (bool, u64, u64, u64, u64) = (allowed, limit, remaining, retry_after_ns, reset_after_ns);
+
+    // GCRA as governor defines it: T = floor(period / n), burst defaults to n.
+    let q = Quota::per_second(3).unwrap();
+    assert_eq!((q.emission_interval_ns(), q.burst()), (333_333_333, 3));
+    let b = TokenBucket::new(Quota::per_second(2).unwrap());
+    let t0 = 7_000_000_000; // a fresh bucket starts at the first `now`
+    assert!(b.check(t0).allowed && b.check(t0).allowed);
+    let d = b.check(t0);
+    assert!(!d.allowed && d.retry_after_ns == 500_000_000 && d.remaining == 0);
+    assert_eq!(b.check(t0).limit, 2);
+    assert_eq!(b.check(t0 + 500_000_000).retry_after_ns, 0);
+    assert!(b.check_n(3, t0).is_err()); // above the burst: an error, not a forever-deny
+    assert!(Quota::per_second(0).is_err() && Quota::per_period(1, 0).is_err());
+    assert!(q.with_burst(0).is_err());
+    let w = FixedWindow::new(Quota::per_minute(1).unwrap());
+    assert!(w.check(0).allowed && !w.check(1).allowed);
+
+    let keyed = KeyedLimiter::<u64>::new(Quota::per_second(1).unwrap());
+    assert!(keyed.check(&1, 0).allowed && !keyed.check(&1, 0).allowed);
+    assert!(keyed.check(&2, 0).allowed);
+    keyed.set_quota(Quota::per_second(10).unwrap()); // at run time, state kept
+    assert!(keyed.check(&1, 100_000_000).allowed);
+
+    let cb = CircuitBreaker::new(rl::BreakerConfig {
+        min_calls: 2,
+        cool_down_ns: 10,
+        probes: 1,
+        ..rl::BreakerConfig::default()
+    })
+    .unwrap();
+    cb.record(false, 0);
+    cb.record(false, 1);
+    assert!(!cb.allow(2) && cb.allow(12));
+    let backoff = Backoff::new(100, 1_000).unwrap();
+    assert!(backoff.delay(20, u64::MAX) == 1_000 && backoff.delay(0, 0) == 0);
 }
