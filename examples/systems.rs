@@ -19,6 +19,8 @@ mod messenger;
 mod news_feed;
 #[path = "systems/proximity.rs"]
 mod proximity;
+#[path = "systems/ticketmaster.rs"]
+mod ticketmaster;
 #[path = "systems/twitter_search.rs"]
 mod twitter_search;
 #[path = "systems/typeahead.rs"]
@@ -36,6 +38,10 @@ fn main() {
     // workload and prints its table.
     println!("{}", proximity::run(&proximity::Config::default()).table);
     println!("{}", uber::run(&uber::Config::default()).table);
+    println!(
+        "{}",
+        ticketmaster::run(&ticketmaster::Config::default()).table
+    );
     println!(
         "{}",
         twitter_search::run(&twitter_search::Config::default()).table
