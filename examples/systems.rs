@@ -19,6 +19,8 @@ mod news_feed;
 mod twitter_search;
 #[path = "systems/typeahead.rs"]
 mod typeahead;
+#[path = "systems/youtube.rs"]
+mod youtube;
 
 use std::time::Instant;
 
@@ -35,6 +37,7 @@ fn main() {
         "{}",
         twitter_search::run(&twitter_search::Config::default()).table
     );
+    println!("{}", youtube::run(&youtube::Config::default()).table);
     println!("{}", messenger::run(&messenger::Config::default()).table);
     println!("{}", news_feed::run(&news_feed::Config::default()).table);
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
