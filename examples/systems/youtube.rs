@@ -2793,8 +2793,6 @@ pub struct Report {
     pub queue_capacity: usize,
     /// The most jobs either queue held.
     pub queue_high_water: usize,
-    /// Pushes that waited for room.
-    pub producer_waits: u64,
     /// Jobs not processed by both pools exactly once.
     pub jobs_lost_or_repeated: usize,
     /// Jobs given up on.
@@ -3195,7 +3193,7 @@ impl Simulation {
             ),
         )
         .row(
-            "simulated upload time / wall: uploads, all",
+            "upload phase, simulated / wall; whole run, wall",
             format!(
                 "{} / {}, {}",
                 sim_s(self.sim_ns),
@@ -3227,7 +3225,6 @@ impl Simulation {
             conflicting_answers: self.conflicting_answers(),
             queue_capacity: cfg.queue_capacity,
             queue_high_water: qs.iter().map(|q| q.high_water).max().unwrap_or(0),
-            producer_waits: qs[0].waits + qs[1].waits,
             jobs_lost_or_repeated: lost_or_repeated,
             dead_letters: dead,
             failing_transcoder_calls: failing_calls,
@@ -3301,7 +3298,9 @@ mod tests {
 
     /// A small, lossy world: 80 uploads of 96-256 KiB in 4 KiB chunks, 2%
     /// of requests and 2% of responses lost, many re-uploads, retries and
-    /// double clicks, and queues of 2 so that the producer waits often.
+    /// double clicks, and queues of 2. (Whether the producer waits here is
+    /// up to the threads' timing; `a_full_queue_makes_the_producer_wait`
+    /// checks back pressure deterministically.)
     fn small() -> Config {
         Config {
             uploads: 80,
@@ -3570,8 +3569,6 @@ mod tests {
             assert_eq!(high, q.stats().high_water);
             assert_eq!(q.len(), 0);
         }
-        // Back pressure happened: with queues of 2 the producer waited.
-        assert!(s.queues.iter().map(|q| q.stats().waits).sum::<u64>() > 0);
         assert!(s.workers.iter().all(|w| w.dead.is_empty()));
         let by_video: HashMap<VideoId, &ClientRecord> =
             s.accepted().map(|(c, v, _)| (v, c)).collect();
@@ -3782,7 +3779,6 @@ mod tests {
         assert!(r.drops > 0 && r.mid_file_resumes > 0 && r.retries_answered > 0);
         assert!(r.failing_transcoder_calls > 0 && r.breaker_refusals > 0);
         assert_eq!(r.uploads, small().uploads);
-        assert!(r.producer_waits > 0);
         assert!(r.cache_hit_ratio > 0.3, "{}", r.cache_hit_ratio);
         assert!(r.table.rows.len() > 20);
     }
