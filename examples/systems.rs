@@ -29,6 +29,8 @@ mod typeahead;
 mod uber;
 #[path = "systems/web_crawler.rs"]
 mod web_crawler;
+#[path = "systems/youtube.rs"]
+mod youtube;
 
 use std::time::Instant;
 
@@ -56,6 +58,7 @@ fn main() {
         "{}",
         crawl_dedup::run(&crawl_dedup::Config::default()).table
     );
+    println!("{}", youtube::run(&youtube::Config::default()).table);
     println!("{}", dropbox::run(&dropbox::Config::default()).table);
     println!("{}", messenger::run(&messenger::Config::default()).table);
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
