@@ -15,6 +15,8 @@ mod crawl_dedup;
 mod messenger;
 #[path = "systems/news_feed.rs"]
 mod news_feed;
+#[path = "systems/rate_limiter.rs"]
+mod rate_limiter;
 #[path = "systems/twitter_search.rs"]
 mod twitter_search;
 #[path = "systems/typeahead.rs"]
@@ -37,5 +39,9 @@ fn main() {
     );
     println!("{}", messenger::run(&messenger::Config::default()).table);
     println!("{}", news_feed::run(&news_feed::Config::default()).table);
+    println!(
+        "{}",
+        rate_limiter::run(&rate_limiter::Config::default()).table
+    );
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
 }
