@@ -148,7 +148,7 @@ impl Default for Config {
             gossip_ms: 100,
             fleet_seconds: 10,
             redis_url: std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()),
-            redis_requests: 20_000,
+            redis_requests: 10_000,
             redis_threads: 4,
             redis_race_ms: 300,
             seed: 7,
@@ -1458,7 +1458,11 @@ pub fn run(cfg: &Config) -> Report {
         let over = r.admitted as i64 - one_admitted as i64;
         let traffic = match r.mode {
             Mode::Alone => "none".to_string(),
-            Mode::Gossip => format!("{:.3} msgs", r.messages as f64 / fleet.len().max(1) as f64),
+            Mode::Gossip => format!(
+                "{:.3} msgs ({} in all)",
+                r.messages as f64 / fleet.len().max(1) as f64,
+                r.messages
+            ),
             _ => format!(
                 "{:.2} calls",
                 r.store_calls as f64 / fleet.len().max(1) as f64
