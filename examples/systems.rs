@@ -19,6 +19,8 @@ mod messenger;
 mod news_feed;
 #[path = "systems/proximity.rs"]
 mod proximity;
+#[path = "systems/rate_limiter.rs"]
+mod rate_limiter;
 #[path = "systems/ticketmaster.rs"]
 mod ticketmaster;
 #[path = "systems/twitter_search.rs"]
@@ -61,5 +63,9 @@ fn main() {
     println!("{}", youtube::run(&youtube::Config::default()).table);
     println!("{}", dropbox::run(&dropbox::Config::default()).table);
     println!("{}", messenger::run(&messenger::Config::default()).table);
+    println!(
+        "{}",
+        rate_limiter::run(&rate_limiter::Config::default()).table
+    );
     println!("all systems ran in {:.2} s", start.elapsed().as_secs_f64());
 }
