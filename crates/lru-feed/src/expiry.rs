@@ -288,7 +288,9 @@ impl<K, V, S> ExpiryMap<K, V, S> {
         }
     }
 
-    /// Unlinks node `i` from the order.
+    /// Unlinks node `i` from the order. Inlined for the list case (every
+    /// entry with a fixed TTL); the heap case is out of line.
+    #[inline]
     fn detach(&mut self, i: u32) {
         let (in_heap, prev, next) = {
             let n = self.node_mut(i);
@@ -297,8 +299,7 @@ impl<K, V, S> ExpiryMap<K, V, S> {
             (in_heap, n.prev, n.next)
         };
         if in_heap {
-            self.heap_live -= 1;
-            self.clean_heap_top();
+            self.detach_from_heap();
             return;
         }
         if prev == NIL {
@@ -311,6 +312,14 @@ impl<K, V, S> ExpiryMap<K, V, S> {
         } else {
             self.node_mut(next).prev = prev;
         }
+    }
+
+    /// The heap half of [`detach`](Self::detach): the node's heap entry
+    /// turned stale.
+    #[inline(never)]
+    fn detach_from_heap(&mut self) {
+        self.heap_live -= 1;
+        self.clean_heap_top();
     }
 
     /// Frees slot `i` (already detached, its table word gone).
@@ -545,7 +554,17 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
     /// Replaces an existing entry (value and deadline), returning its value.
     pub fn insert(&mut self, k: K, v: V, deadline: u64) -> Option<V> {
         let tag = tag_of(self.hasher.hash_one(&k));
-        if let Some((_, i)) = self.find(tag, &k) {
+        let slots = &self.slots;
+        let found = self.table.probe(tag, |i| match &slots[i as usize] {
+            Slot::Full(n) => n.key == k,
+            Slot::Free(_) => false,
+        });
+        let vacant = match found {
+            Ok(pos) => pos,
+            Err(vacant) => vacant,
+        };
+        if found.is_ok() {
+            let i = self.table.idx_at(vacant);
             self.detach(i);
             let n = self.node_mut(i);
             n.deadline = deadline;
@@ -577,7 +596,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
             (self.slots.len() - 1) as u32
         };
         self.len += 1;
-        self.table.insert(tag, i);
+        self.table.insert_at(vacant, tag, i);
         self.attach(i);
         None
     }

@@ -163,12 +163,15 @@ impl<K: Hash + Eq, V, S: BuildHasher> LruCache<K, V, S> {
     pub fn put(&mut self, k: K, v: V) -> Option<(K, V)> {
         let tag = self.tag(&k);
         let nodes = &self.nodes;
-        if let Some(pos) = self.table.find(tag, |i| nodes[i as usize].key == k) {
-            let i = self.table.idx_at(pos);
-            self.promote(i);
-            let old = std::mem::replace(&mut self.nodes[i as usize].value, v);
-            return Some((k, old));
-        }
+        let vacant = match self.table.probe(tag, |i| nodes[i as usize].key == k) {
+            Ok(pos) => {
+                let i = self.table.idx_at(pos);
+                self.promote(i);
+                let old = std::mem::replace(&mut self.nodes[i as usize].value, v);
+                return Some((k, old));
+            }
+            Err(vacant) => vacant,
+        };
         if self.nodes.len() < self.capacity {
             let i = self.nodes.len() as u32;
             self.nodes.push(Node {
@@ -177,15 +180,19 @@ impl<K: Hash + Eq, V, S: BuildHasher> LruCache<K, V, S> {
                 prev: NIL,
                 next: NIL,
             });
-            self.table.insert(tag, i);
+            self.table.insert_at(vacant, tag, i);
             self.push_front(i);
             return None;
         }
-        // Full: the LRU node is reused in place for the new entry.
+        // Full: the LRU node is reused in place for the new entry. Its word
+        // goes in first, where the probe stopped (removing the old word
+        // first could shift the run and move that spot); both words then
+        // name node `i`, so removing "(old_tag, i)" removes the old one, or
+        // an identical twin when the tags collide.
         let i = self.tail;
         let old_tag = self.tag(&self.nodes[i as usize].key);
+        self.table.insert_at_no_grow(vacant, tag, i);
         self.table.remove_idx(old_tag, i);
-        self.table.insert(tag, i);
         self.promote(i);
         let node = &mut self.nodes[i as usize];
         let old_k = std::mem::replace(&mut node.key, k);
@@ -472,6 +479,61 @@ impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for LruCache<K, V, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hashes every key to one value: every tag collides, so each probe
+    /// walks one long run.
+    #[derive(Default)]
+    struct OneHash;
+
+    impl std::hash::Hasher for OneHash {
+        fn finish(&self) -> u64 {
+            0x1234_5678_0000_0000
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    #[test]
+    fn eviction_with_colliding_tags_matches_a_vec_model() {
+        // The evicting `put` writes the new word before removing the old one;
+        // with equal tags both words read (tag, i) for a moment.
+        let hasher = std::hash::BuildHasherDefault::<OneHash>::default();
+        for cap in [1usize, 2, 3, 4, 7, 8] {
+            let mut c = LruCache::with_hasher(cap, hasher.clone()).unwrap();
+            let mut model: Vec<(u32, u32)> = Vec::new(); // most recent first
+            for step in 0..200u32 {
+                let k = step.wrapping_mul(7) % 13;
+                if step % 3 == 0 {
+                    let got = c.get(&k).copied();
+                    let want = model.iter().position(|e| e.0 == k).map(|p| {
+                        let e = model.remove(p);
+                        model.insert(0, e);
+                        e.1
+                    });
+                    assert_eq!(got, want);
+                } else {
+                    let out = c.put(k, step);
+                    let want = match model.iter().position(|e| e.0 == k) {
+                        Some(p) => {
+                            let e = model.remove(p);
+                            model.insert(0, (k, step));
+                            Some(e)
+                        }
+                        None => {
+                            model.insert(0, (k, step));
+                            (model.len() > cap).then(|| model.pop().unwrap())
+                        }
+                    };
+                    assert_eq!(out, want);
+                }
+                let got: Vec<(u32, u32)> = c.iter().map(|(k, v)| (*k, *v)).collect();
+                assert_eq!(got, model);
+                assert_eq!(c.table.len(), c.len());
+                for &(k, v) in &model {
+                    assert_eq!(c.peek(&k), Some(&v));
+                }
+            }
+        }
+    }
 
     #[test]
     fn zero_capacity_is_an_error() {

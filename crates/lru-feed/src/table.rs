@@ -93,6 +93,51 @@ impl IndexTable {
         }
     }
 
+    /// Like [`find`](Self::find), but a miss returns `Err` with the empty
+    /// position the probe stopped at, where the key's word belongs: an insert
+    /// after a miss then writes there ([`insert_at`](Self::insert_at))
+    /// instead of probing the run a second time.
+    #[inline]
+    pub(crate) fn probe(&self, tag: u32, mut eq: impl FnMut(u32) -> bool) -> Result<usize, usize> {
+        let mut pos = tag as usize & self.mask;
+        loop {
+            let w = self.words[pos];
+            if is_empty(w) {
+                return Err(pos);
+            }
+            if word_tag(w) == tag && eq(idx_of(w)) {
+                return Ok(pos);
+            }
+            pos = (pos + 1) & self.mask;
+        }
+    }
+
+    /// Adds `(tag, idx)` at `vacant`, the `Err` of a [`probe`](Self::probe)
+    /// for `tag` with no change to the table since. Grows the table (and then
+    /// probes afresh) when it would pass half full.
+    #[inline]
+    pub(crate) fn insert_at(&mut self, vacant: usize, tag: u32, idx: u32) {
+        if (self.len + 1) * 2 > self.words.len() {
+            self.insert(tag, idx);
+            return;
+        }
+        debug_assert!(is_empty(self.words[vacant]));
+        self.len += 1;
+        self.words[vacant] = pack(tag, idx);
+    }
+
+    /// Like [`insert_at`](Self::insert_at) but never grows: for a cache that
+    /// briefly holds one word over its capacity (the new entry's, before the
+    /// evicted one's goes). The table keeps an empty word, as it has at least
+    /// twice the capacity's buckets.
+    #[inline]
+    pub(crate) fn insert_at_no_grow(&mut self, vacant: usize, tag: u32, idx: u32) {
+        debug_assert!(is_empty(self.words[vacant]));
+        debug_assert!(self.len + 1 < self.words.len());
+        self.len += 1;
+        self.words[vacant] = pack(tag, idx);
+    }
+
     /// The node index stored at a position returned by [`find`](Self::find).
     #[inline]
     pub(crate) fn idx_at(&self, pos: usize) -> u32 {
@@ -237,6 +282,46 @@ mod tests {
         assert!(t.remove_idx(0, 0));
         assert!(t.find(0, |i| i == 2).is_some());
         assert!(t.find(1, |i| i == 1).is_some());
+    }
+
+    #[test]
+    fn probe_then_insert_at_the_vacant_word() {
+        let mut t = IndexTable::with_capacity(4); // 8 buckets
+        let mut model: Vec<(u32, u32)> = Vec::new();
+        for i in 0..40u32 {
+            // Few distinct tags: long runs, wrapping past the end.
+            let tag = [7, 6, 7, 0, 3][i as usize % 5];
+            assert_eq!(
+                t.probe(tag, |j| j == i),
+                Err(t.probe(tag, |_| false).unwrap_err())
+            );
+            let vacant = t.probe(tag, |j| j == i).unwrap_err();
+            t.insert_at(vacant, tag, i); // grows past half full
+            model.push((tag, i));
+            if i % 3 == 2 {
+                let (tag, j) = model.remove(0);
+                assert!(t.remove_idx(tag, j));
+            }
+            assert_eq!(t.len(), model.len());
+            for &(tag, j) in &model {
+                let pos = t.probe(tag, |x| x == j).expect("word lost");
+                assert_eq!(t.idx_at(pos), j);
+            }
+        }
+        // insert_at_no_grow writes into a table that is already half full.
+        let mut t = IndexTable::with_capacity(4);
+        for i in 0..4 {
+            let v = t.probe(5, |_| false).unwrap_err();
+            t.insert_at(v, 5, i);
+        }
+        let buckets = t.words.len();
+        let v = t.probe(5, |_| false).unwrap_err();
+        t.insert_at_no_grow(v, 5, 4);
+        assert_eq!(t.words.len(), buckets);
+        assert!(t.remove_idx(5, 0));
+        for i in 1..5 {
+            assert!(t.find(5, |j| j == i).is_some());
+        }
     }
 
     #[test]
