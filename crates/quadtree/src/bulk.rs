@@ -130,9 +130,8 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                     ));
                     let h = &mut self.hot[node as usize];
                     h.kind = Kind::Flat(span);
-                    for i in 0..span.len as usize {
-                        h.grow(&self.arena.unit(&span, i));
-                    }
+                    let [x, y, z, _] = self.arena.lanes(&span);
+                    h.fit(x, y, z);
                     let proto = self.make_loc(node, 0, 0);
                     let entries = self.arena.entries(&span);
                     placed.extend(entries.iter().enumerate().map(|(slot, e)| {

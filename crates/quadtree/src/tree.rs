@@ -55,46 +55,98 @@ pub(crate) struct Hot {
     pub kind: Kind,
 }
 
+/// `x` rounded down to an `f32` (the largest `f32` not above it).
+#[inline(always)]
+fn round_down(x: f64) -> f32 {
+    let f = x as f32;
+    if f as f64 > x {
+        f.next_down()
+    } else {
+        f
+    }
+}
+
+/// `x` rounded up to an `f32` (the smallest `f32` not below it).
+#[inline(always)]
+fn round_up(x: f64) -> f32 {
+    let f = x as f32;
+    if (f as f64) < x {
+        f.next_up()
+    } else {
+        f
+    }
+}
+
 impl Hot {
     fn new(b: &Aabb, kind: Kind) -> Hot {
-        let down = |x: f64| {
-            let f = x as f32;
-            if f as f64 > x {
-                f.next_down()
-            } else {
-                f
-            }
-        };
-        let up = |x: f64| {
-            let f = x as f32;
-            if (f as f64) < x {
-                f.next_up()
-            } else {
-                f
-            }
-        };
-        Hot {
-            lo: [down(b.lo[0]), down(b.lo[1]), down(b.lo[2])],
-            hi: [up(b.hi[0]), up(b.hi[1]), up(b.hi[2])],
+        let mut h = Hot {
             kind,
+            ..Hot::UNUSED
+        };
+        h.set_box(&b.lo, &b.hi);
+        h
+    }
+
+    /// Sets the box to `lo..=hi` rounded outwards.
+    #[inline]
+    fn set_box(&mut self, lo: &[f64; 3], hi: &[f64; 3]) {
+        self.lo = [round_down(lo[0]), round_down(lo[1]), round_down(lo[2])];
+        self.hi = [round_up(hi[0]), round_up(hi[1]), round_up(hi[2])];
+    }
+
+    /// Whether the box holds `u` (inclusive).
+    #[inline(always)]
+    fn holds(&self, u: &[f64; 3]) -> bool {
+        (self.lo[0] as f64 <= u[0])
+            & (u[0] <= self.hi[0] as f64)
+            & (self.lo[1] as f64 <= u[1])
+            & (u[1] <= self.hi[1] as f64)
+            & (self.lo[2] as f64 <= u[2])
+            & (u[2] <= self.hi[2] as f64)
+    }
+
+    /// Whether `u` lies strictly inside the box on every axis, so that
+    /// taking it out of the leaf cannot shrink the box.
+    #[inline(always)]
+    fn strictly_holds(&self, u: &[f64; 3]) -> bool {
+        (self.lo[0] < round_down(u[0]))
+            & (round_up(u[0]) < self.hi[0])
+            & (self.lo[1] < round_down(u[1]))
+            & (round_up(u[1]) < self.hi[1])
+            & (self.lo[2] < round_down(u[2]))
+            & (round_up(u[2]) < self.hi[2])
+    }
+
+    /// Grows the box to hold `u`. Most calls (a driver moving inside its
+    /// leaf's box) only compare; the outward rounding runs only when the box
+    /// really grows.
+    #[inline]
+    pub fn grow(&mut self, u: &[f64; 3]) {
+        if self.holds(u) {
+            return;
+        }
+        for (i, &x) in u.iter().enumerate() {
+            self.lo[i] = self.lo[i].min(round_down(x));
+            self.hi[i] = self.hi[i].max(round_up(x));
         }
     }
 
-    /// Grows the box to hold `u`.
-    #[inline]
-    pub fn grow(&mut self, u: &[f64; 3]) {
-        for (i, &x) in u.iter().enumerate() {
-            let f = x as f32;
-            let (lo, hi) = if (f as f64) < x {
-                (f, f.next_up())
-            } else if (f as f64) > x {
-                (f.next_down(), f)
-            } else {
-                (f, f)
-            };
-            self.lo[i] = self.lo[i].min(lo);
-            self.hi[i] = self.hi[i].max(hi);
+    /// Sets the box to exactly the (outward-rounded) box of `x`, `y`, `z`
+    /// (parallel lanes of a leaf's unit vectors); empty if they are. The same
+    /// box as clearing and growing by each point (rounding is monotone), with
+    /// one rounding per axis instead of one per point.
+    pub fn fit(&mut self, x: &[f64], y: &[f64], z: &[f64]) {
+        if x.is_empty() {
+            self.clear_box();
+            return;
         }
+        let mut lo = [f64::INFINITY; 3];
+        let mut hi = [f64::NEG_INFINITY; 3];
+        for ((&a, &b), &c) in x.iter().zip(y).zip(z) {
+            lo = [lo[0].min(a), lo[1].min(b), lo[2].min(c)];
+            hi = [hi[0].max(a), hi[1].max(b), hi[2].max(c)];
+        }
+        self.set_box(&lo, &hi);
     }
 
     /// Empties the box (an empty leaf is never visited).
@@ -391,6 +443,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         match &mut self.hot[loc.node as usize].kind {
             Kind::Flat(s) => {
                 let p = self.arena.entry(s, loc.slot as usize).pt;
+                let u = self.arena.unit(s, loc.slot as usize);
                 let before = (s.off, s.class);
                 if let Some(moved) = self.arena.swap_remove(s, loc.slot as usize) {
                     if let Some(m) = self.index.get_mut(&moved) {
@@ -401,12 +454,14 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                 if s.len > 0 && (s.off, s.class) != before {
                     self.refresh_region(loc.node);
                 }
-                // Shrink the leaf's box to what is left (a few dozen points
-                // already in cache), so churn does not leave boxes stale-large.
+                // Shrink the leaf's box to what is left, so churn does not
+                // leave boxes stale-large. A point strictly inside the box on
+                // every axis cannot have set it: skip the scan then (most
+                // removals from a leaf of a few dozen points).
                 let h = &mut self.hot[loc.node as usize];
-                h.clear_box();
-                for i in 0..s.len as usize {
-                    h.grow(&self.arena.unit(&s, i));
+                if !h.strictly_holds(&u) {
+                    let [x, y, z, _] = self.arena.lanes(&s);
+                    h.fit(x, y, z);
                 }
                 p
             }
@@ -538,10 +593,8 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let span = self.arena.fill(points.iter().copied());
         let h = &mut self.hot[node as usize];
         h.kind = Kind::Flat(span);
-        h.clear_box();
-        for (_, u) in &points {
-            h.grow(u);
-        }
+        let [x, y, z, _] = self.arena.lanes(&span);
+        h.fit(x, y, z);
         for (slot, (e, _)) in points.iter().enumerate() {
             let new = self.make_loc(node, slot as u32, e.seq);
             if let Some(loc) = self.index.get_mut(&e.id) {
@@ -937,6 +990,45 @@ mod tests {
         t.check_invariants();
         assert_eq!(t.stats().oversized_leaves, 0);
         assert!(t.stats().max_depth < MAX_DEPTH as usize);
+    }
+
+    #[test]
+    fn fit_matches_growing_point_by_point() {
+        let mut rng = Rng(11);
+        for n in 0..40 {
+            let us: Vec<[f64; 3]> = (0..n).map(|_| rng.point().unit()).collect();
+            let mut grown = Hot::UNUSED;
+            for u in &us {
+                grown.grow(u);
+            }
+            let (x, y, z): (Vec<f64>, Vec<f64>, Vec<f64>) =
+                us.iter().map(|u| (u[0], u[1], u[2])).fold(
+                    (vec![], vec![], vec![]),
+                    |(mut a, mut b, mut c), (p, q, r)| {
+                        a.push(p);
+                        b.push(q);
+                        c.push(r);
+                        (a, b, c)
+                    },
+                );
+            let mut fitted = Hot::UNUSED;
+            fitted.fit(&x, &y, &z);
+            assert_eq!((fitted.lo, fitted.hi), (grown.lo, grown.hi), "n = {n}");
+            // A point strictly inside cannot have set the box: the others
+            // alone fit the same box.
+            for i in 0..us.len() {
+                if fitted.strictly_holds(&us[i]) {
+                    let mut rest = Hot::UNUSED;
+                    for (j, u) in us.iter().enumerate() {
+                        if j != i {
+                            rest.grow(u);
+                        }
+                    }
+                    assert_eq!((rest.lo, rest.hi), (fitted.lo, fitted.hi));
+                }
+                assert!(fitted.holds(&us[i]));
+            }
+        }
     }
 
     #[test]
