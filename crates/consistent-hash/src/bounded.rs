@@ -255,7 +255,7 @@ impl<N: Hash + Eq + Clone, K: Hash + Eq + Clone> BoundedLoad<N, K> {
             }
             let s = self.slots[&k];
             let from = self.ring.members[s.member as usize].node.clone();
-            self.unplace_keep(s);
+            self.unplace(s);
             self.place(k.clone(), s.hash, new);
             moves.push(Move {
                 key: k,
@@ -351,7 +351,7 @@ impl<N: Hash + Eq + Clone, K: Hash + Eq + Clone> BoundedLoad<N, K> {
     }
 
     /// Takes the key of slot `s` off its node's list (the slot entry stays).
-    fn unplace_keep(&mut self, s: Slot) {
+    fn unplace(&mut self, s: Slot) {
         let list = &mut self.keys_on[s.member as usize];
         list.swap_remove(s.pos as usize);
         if let Some(moved) = list.get(s.pos as usize) {
@@ -359,10 +359,6 @@ impl<N: Hash + Eq + Clone, K: Hash + Eq + Clone> BoundedLoad<N, K> {
                 ms.pos = s.pos;
             }
         }
-    }
-
-    fn unplace(&mut self, s: Slot) {
-        self.unplace_keep(s);
     }
 
     /// Every node above capacity hands its most recently placed keys on.
