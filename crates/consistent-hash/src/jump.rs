@@ -132,19 +132,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn guava_vectors() {
-        // Guava HashingTest.testConsistentHash_correctness / the list.
-        let want = [
-            0, 55, 62, 8, 45, 59, 86, 97, 82, 59, 73, 37, 17, 56, 86, 21, 90, 37, 38, 83,
-        ];
-        let got: Vec<u32> = (0..20).map(|i| jump_hash(i, 100)).collect();
-        assert_eq!(got, want);
-        assert_eq!(jump_hash(10_863_919_174_838_991, 11), 6);
-        assert_eq!(jump_hash(2, 100_001), 80_343);
-        assert_eq!(jump_hash(2201, 100_001), 22_152);
-    }
-
-    #[test]
     fn zero_buckets() {
         assert_eq!(jump_hash(123, 0), u32::MAX);
         assert_eq!(try_jump_hash(123, 0), Err(Error::ZeroBuckets));
