@@ -127,11 +127,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn poisson_weights_sum_to_one() {
-        // With every bit "set" the rate is the total Poisson mass (minus j = 0).
-        for lambda in [0.5, 3.0, 40.0, 1000.0] {
-            let mass = expected_fp_rate(lambda, 1);
-            assert!(mass < 1.0 && mass > 0.0);
+    fn matches_a_direct_poisson_sum() {
+        // The log-space sum outwards from the mode against the plain forward
+        // recurrence `p(j + 1) = p(j) * lambda / (j + 1)`, where that one is exact.
+        for lambda in [0.5f64, 3.0, 12.5, 40.0] {
+            for m in 1..=MAX_BITS_PER_WORD {
+                let mut p = (-lambda).exp();
+                let mut direct = 0.0;
+                for j in 0..400 {
+                    let fill = 1.0 - (1.0 - 1.0 / WORD_BITS as f64).powi((m * j) as i32);
+                    direct += p * fill.powi((WORDS as u32 * m) as i32);
+                    p *= lambda / (j + 1) as f64;
+                }
+                let got = expected_fp_rate(lambda, m);
+                assert!(
+                    (got - direct).abs() <= 1e-9 * direct,
+                    "lambda {lambda}, m {m}: {got} vs {direct}"
+                );
+            }
         }
     }
 
