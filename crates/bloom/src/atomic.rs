@@ -84,7 +84,7 @@ impl AtomicBloomFilter {
         seed: u64,
     ) -> Result<AtomicBloomFilter, Error> {
         let params = Params::new(expected_items, false_positive_rate, seed)?;
-        let blocks = alloc_blocks(params.blocks, &params)?;
+        let blocks = alloc_blocks(&params)?;
         Ok(AtomicBloomFilter { params, blocks })
     }
 

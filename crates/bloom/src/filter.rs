@@ -33,10 +33,7 @@ impl Params {
             expected_items: expected_items as u64,
             false_positive_rate: fp_rate,
         };
-        let shape = shape_for(expected_items as u64, fp_rate).ok_or(too_large.clone())?;
-        if usize::try_from(shape.blocks).is_err() {
-            return Err(too_large);
-        }
+        let shape = shape_for(expected_items as u64, fp_rate).ok_or(too_large)?;
         Ok(Params {
             blocks: shape.blocks,
             bits_per_word: shape.bits_per_word,
@@ -87,13 +84,13 @@ impl Params {
     }
 }
 
-/// Allocates `n` zeroed blocks, or reports that they do not fit.
-pub(crate) fn alloc_blocks<B: Clone + Default>(n: u64, p: &Params) -> Result<Vec<B>, Error> {
+/// Allocates the filter's zeroed blocks, or reports that they do not fit.
+pub(crate) fn alloc_blocks<B: Clone + Default>(p: &Params) -> Result<Vec<B>, Error> {
     let too_large = || Error::TooLarge {
         expected_items: p.expected_items,
         false_positive_rate: p.fp_rate,
     };
-    let n = usize::try_from(n).map_err(|_| too_large())?;
+    let n = usize::try_from(p.blocks).map_err(|_| too_large())?;
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| too_large())?;
     v.resize(n, B::default());
@@ -145,7 +142,7 @@ impl BloomFilter {
         seed: u64,
     ) -> Result<BloomFilter, Error> {
         let params = Params::new(expected_items, false_positive_rate, seed)?;
-        let blocks = alloc_blocks(params.blocks, &params)?;
+        let blocks = alloc_blocks(&params)?;
         Ok(BloomFilter { params, blocks })
     }
 
