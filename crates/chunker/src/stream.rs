@@ -125,7 +125,7 @@ impl StreamChunker {
 
     /// Ends the stream, calling `on_chunk` with the last chunk and its bytes
     /// if there is one; returns it too.
-    pub fn finish_with<F: FnOnce(Chunk, &[u8])>(self, on_chunk: F) -> Option<Chunk> {
+    pub fn finish_with<F: FnOnce(Chunk, &[u8])>(mut self, on_chunk: F) -> Option<Chunk> {
         if self.buf.is_empty() {
             return None;
         }
@@ -133,11 +133,7 @@ impl StreamChunker {
         // the stream adds none: the pending bytes are one chunk.
         let (len, hash) = self.cdc.cut_from(&self.buf, self.scanned);
         debug_assert_eq!(len, self.buf.len());
-        let chunk = Chunk {
-            offset: self.offset,
-            len,
-            hash,
-        };
+        let chunk = self.chunk(len, hash);
         on_chunk(chunk, &self.buf[..len]);
         Some(chunk)
     }
