@@ -1,7 +1,7 @@
 //! [`Manifest`]: a file as an ordered list of fingerprinted chunks, and
 //! [`ManifestDiff`]: what to upload, and how to rebuild, when it changes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::cdc::FastCdc;
@@ -213,10 +213,10 @@ impl Manifest {
     /// Bytes in distinct chunks: what a deduplicating store keeps for this
     /// file alone.
     pub fn unique_bytes(&self) -> u64 {
-        let mut seen = HashMap::with_capacity(self.entries.len());
+        let mut seen = HashSet::with_capacity(self.entries.len());
         self.entries
             .iter()
-            .filter(|e| seen.insert(e.fingerprint, ()).is_none())
+            .filter(|e| seen.insert(e.fingerprint))
             .map(|e| e.len)
             .sum()
     }
