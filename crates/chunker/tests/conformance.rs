@@ -4,6 +4,9 @@
 use hld_chunker::FastCdc;
 use proptest::prelude::*;
 
+mod common;
+use common::random;
+
 type Triple = (usize, usize, usize);
 
 fn reference(data: &[u8], (min, avg, max): Triple) -> Vec<(u64, usize, u64)> {
@@ -38,20 +41,6 @@ fn assert_same(data: &[u8], t: Triple, what: &str) {
             want.len()
         );
     }
-}
-
-/// Deterministic pseudo-random bytes (xorshift64*).
-fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(n);
-    out
 }
 
 fn data_file(name: &str) -> Vec<u8> {

@@ -6,17 +6,8 @@ use std::collections::{HashMap, HashSet};
 use hld_chunker::{Error, FastCdc, Fingerprint, Manifest, Piece};
 use proptest::prelude::*;
 
-fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as u8
-        })
-        .collect()
-}
+mod common;
+use common::random;
 
 fn cdc() -> FastCdc {
     FastCdc::new(256, 1024, 4096).unwrap()

@@ -4,17 +4,8 @@
 use hld_chunker::{Chunk, FastCdc, StreamChunker};
 use proptest::prelude::*;
 
-fn random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as u8
-        })
-        .collect()
-}
+mod common;
+use common::random;
 
 /// Pushes `data` split at `cuts` (piece lengths, cycled), checking the
 /// buffer bound and that each chunk's bytes are handed out correctly.
