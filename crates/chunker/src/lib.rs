@@ -59,10 +59,12 @@
 //!   [`Manifest::diff`]: O(chunks) expected, two hash maps;
 //!   [`Manifest::to_bytes`]: 40 bytes per chunk plus 37.
 //!
-//! Measured on one AMD EPYC (Zen 3) core over 256 MiB of random bytes, at
-//! 8 KiB and 64 KiB averages: about 1.3 to 1.4 times the throughput of the
-//! `fastcdc` crate's `v2020` module (some 2.5 GB/s against 1.8 GB/s), with
-//! the same chunks; see the crate README and `BENCHMARKS.md` for the table.
+//! Measured on a shared 2-core AMD EPYC over 256 MiB of random bytes, at
+//! 8 KiB and 64 KiB averages (`BENCHMARKS.md`, hld-chunker, 2026-11-28,
+//! `cargo bench -p hld-benches --bench chunker`): 1.41 and 1.67 times the
+//! throughput of the `fastcdc` crate's `v2020` module in the tabled run
+//! (2.68 and 2.92 GiB/s against 1.90 and 1.74 GiB/s), 1.23 to 1.67 times
+//! over three runs, with the same chunks.
 //!
 //! # How it is faster and still identical
 //!
