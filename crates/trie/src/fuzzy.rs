@@ -54,14 +54,10 @@ impl TopKTrie {
         }
         ids.sort_unstable();
         ids.dedup();
-        ids.sort_by(|&a, &b| {
-            if self.better(a, b) {
-                std::cmp::Ordering::Less
-            } else if self.better(b, a) {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
+        // Heaviest first, ties by term: the order `better` ranks by.
+        ids.sort_unstable_by_key(|&id| {
+            let t = &self.terms[id as usize];
+            (std::cmp::Reverse(t.weight), &t.text)
         });
         ids.truncate(k);
         ids.into_iter()

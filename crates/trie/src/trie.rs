@@ -44,6 +44,20 @@ pub(crate) struct Node {
     pub(crate) top_len: u32,
 }
 
+impl Node {
+    /// A node with no term, no children and no cached list yet.
+    fn bare(depth: usize, label_len: usize) -> Node {
+        Node {
+            children: Vec::new(),
+            depth: depth as u32,
+            label_len: label_len as u32,
+            term: NONE,
+            slot: NONE,
+            top_len: 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Term {
     pub(crate) text: Box<str>,
@@ -138,15 +152,11 @@ impl TopKTrie {
             len: 0,
             k,
         };
-        let slot = t.alloc_slot();
-        t.nodes.push(Node {
-            children: Vec::new(),
-            depth: 0,
-            label_len: 0,
-            term: NONE,
-            slot,
-            top_len: 0,
-        });
+        let root = Node {
+            slot: t.alloc_slot(),
+            ..Node::bare(0, 0)
+        };
+        t.nodes.push(root);
         t
     }
 
@@ -474,14 +484,7 @@ impl TopKTrie {
             let ch = &self.nodes[v as usize].children;
             match ch.binary_search_by_key(&b, |&(k, _)| k) {
                 Err(pos) => {
-                    let leaf = self.alloc_node(Node {
-                        children: Vec::new(),
-                        depth: t.len() as u32,
-                        label_len: (t.len() - d) as u32,
-                        term: NONE,
-                        slot: NONE,
-                        top_len: 0,
-                    });
+                    let leaf = self.alloc_node(Node::bare(t.len(), t.len() - d));
                     self.make_inner(v);
                     self.nodes[v as usize].children.insert(pos, (b, leaf));
                     path.push(leaf);
@@ -524,14 +527,7 @@ impl TopKTrie {
                     path.push(mid);
                     v = mid;
                     if m < rem.len() {
-                        let leaf = self.alloc_node(Node {
-                            children: Vec::new(),
-                            depth: t.len() as u32,
-                            label_len: (rem.len() - m) as u32,
-                            term: NONE,
-                            slot: NONE,
-                            top_len: 0,
-                        });
+                        let leaf = self.alloc_node(Node::bare(t.len(), rem.len() - m));
                         let nb = rem[m];
                         let ch = &mut self.nodes[mid as usize].children;
                         let pos = ch.partition_point(|&(k, _)| k < nb);
@@ -689,14 +685,7 @@ impl TopKTrie {
                     .zip(&last[d..])
                     .take_while(|(a, b)| a == b)
                     .count();
-                let c = t.alloc_node(Node {
-                    children: Vec::new(),
-                    depth: lcp as u32,
-                    label_len: (lcp - d) as u32,
-                    term: NONE,
-                    slot: NONE,
-                    top_len: 0,
-                });
+                let c = t.alloc_node(Node::bare(lcp, lcp - d));
                 children.push((b, c));
                 stack.push((c, lo, end));
                 lo = end;
