@@ -277,11 +277,8 @@ impl InvertedIndex {
             buf.clear();
             self.side
                 .matches_in(q, 0, self.side.n_docs() as u32, &mut buf);
-            let side = buf.iter().map(|&d| self.side.ext[d as usize]);
-            return bm25::merge_newest(
-                [out.into_iter().collect::<Vec<_>>(), side.collect()],
-                limit,
-            );
+            let side = buf.iter().map(|&d| self.side.ext[d as usize]).collect();
+            return bm25::merge_newest([out, side], limit);
         }
         out
     }
