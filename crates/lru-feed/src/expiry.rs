@@ -542,18 +542,17 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
             Slot::Free(_) => false,
         });
         let vacant = match found {
-            Ok(pos) => pos,
+            Ok(pos) => {
+                let i = self.table.idx_at(pos);
+                self.detach(i);
+                let n = self.node_mut(i);
+                n.deadline = deadline;
+                let old = std::mem::replace(&mut n.value, v);
+                self.attach(i);
+                return Some(old);
+            }
             Err(vacant) => vacant,
         };
-        if found.is_ok() {
-            let i = self.table.idx_at(vacant);
-            self.detach(i);
-            let n = self.node_mut(i);
-            n.deadline = deadline;
-            let old = std::mem::replace(&mut n.value, v);
-            self.attach(i);
-            return Some(old);
-        }
         let node = Node {
             key: k,
             value: v,
