@@ -464,10 +464,9 @@ fn report_memory() {
     let s3 = fill(Cache::new(CAPACITY).unwrap(), |c, k| {
         c.put(k, k);
     });
-    let conc = ConcurrentCache::new(CAPACITY).unwrap();
-    for k in 0..CAPACITY as u64 * 2 {
-        conc.insert(k.wrapping_mul(0x9E37_79B9_7F4A_7C15), k);
-    }
+    let conc = fill(ConcurrentCache::new(CAPACITY).unwrap(), |c, k| {
+        c.insert(k, k);
+    });
     eprintln!(
         "heap bytes per entry at capacity {CAPACITY}: LruCache {:.1}, Cache {:.1}, ConcurrentCache {:.1}",
         lru.heap_bytes() as f64 / CAPACITY as f64,

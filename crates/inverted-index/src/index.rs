@@ -198,22 +198,12 @@ impl InvertedIndex {
 
     /// Postings stored (one per distinct term per document, tombstoned included).
     pub fn num_postings(&self) -> usize {
-        self.main
-            .lists
-            .iter()
-            .chain(&self.side.lists)
-            .map(PostingList::len)
-            .sum()
+        self.lists().map(PostingList::len).sum()
     }
 
     /// Heap bytes of the posting lists (blocks, skip data, tails, slack).
     pub fn postings_bytes(&self) -> usize {
-        self.main
-            .lists
-            .iter()
-            .chain(&self.side.lists)
-            .map(PostingList::size_bytes)
-            .sum()
+        self.lists().map(PostingList::size_bytes).sum()
     }
 
     /// Postings sealed into compressed blocks, and the bytes those blocks take
@@ -227,13 +217,14 @@ impl InvertedIndex {
     /// `8 * bytes / postings` here is the density long lists reach: the figure
     /// to size a much larger index by.
     pub fn sealed_postings(&self) -> (usize, usize) {
-        self.main
-            .lists
-            .iter()
-            .chain(&self.side.lists)
-            .fold((0, 0), |(n, b), l| {
-                (n + l.sealed_len(), b + l.compressed_bytes())
-            })
+        self.lists().fold((0, 0), |(n, b), l| {
+            (n + l.sealed_len(), b + l.compressed_bytes())
+        })
+    }
+
+    /// Every posting list of both segments.
+    fn lists(&self) -> impl Iterator<Item = &PostingList> {
+        self.main.lists.iter().chain(&self.side.lists)
     }
 
     /// Heap bytes of the whole index, approximately: postings, vocabulary,
@@ -277,11 +268,8 @@ impl InvertedIndex {
             buf.clear();
             self.side
                 .matches_in(q, 0, self.side.n_docs() as u32, &mut buf);
-            let side = buf.iter().map(|&d| self.side.ext[d as usize]);
-            return bm25::merge_newest(
-                [out.into_iter().collect::<Vec<_>>(), side.collect()],
-                limit,
-            );
+            let side = buf.iter().map(|&d| self.side.ext[d as usize]).collect();
+            return bm25::merge_newest([out, side], limit);
         }
         out
     }

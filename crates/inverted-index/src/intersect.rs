@@ -2,15 +2,15 @@
 //!
 //! The leapfrog of `eval.rs` pays, per candidate, a walk down the node tree,
 //! a skip search and a select in an Elias-Fano block, each set up from
-//! scratch (about 40 ns a candidate on the benchmark machine). Here the rarest
-//! list is decoded a block (128 ids) at a time and that run of candidates is
-//! filtered through each longer list in turn, cheapest first. In a longer list
-//! ([`Prober`]) the block of the next candidate is found by galloping forward
-//! over the skip data, and all the run's candidates that fall in that block
-//! are checked together: by probing an Elias-Fano block in place, resuming the
-//! select where the previous candidate left it, when they are few; by decoding
-//! the block once and merging when they are many (or the block is bit-packed,
-//! which has no random access).
+//! scratch. Here the rarest list is decoded a block (128 ids) at a time and
+//! that run of candidates is filtered through each longer list in turn,
+//! cheapest first. In a longer list ([`Prober`]) the block of the next
+//! candidate is found by galloping forward over the skip data, and all the
+//! run's candidates that fall in that block are checked together: by probing
+//! an Elias-Fano block in place, resuming the select where the previous
+//! candidate left it, when they are few; by decoding the block once and
+//! merging when they are many (or the block is bit-packed, which has no
+//! random access).
 
 use crate::codec::{self, BLOCK, EF_FLAG};
 use crate::postings::{PostingList, END};

@@ -84,6 +84,27 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
+    /// The next number of a strictly increasing run below `n`, written as
+    /// its gap to `prev` (the first one, `prev == None`, as is).
+    fn next_in_run(
+        &mut self,
+        prev: Option<u32>,
+        n: usize,
+        not_increasing: &'static str,
+        out_of_range: &'static str,
+    ) -> Result<u32, Error> {
+        let g = self.get_u32(out_of_range)?;
+        let d = match prev {
+            None => g,
+            Some(_) if g == 0 => return Err(Error::Corrupt(not_increasing)),
+            Some(p) => p.checked_add(g).ok_or(Error::Corrupt(out_of_range))?,
+        };
+        if d as usize >= n {
+            return Err(Error::Corrupt(out_of_range));
+        }
+        Ok(d)
+    }
+
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], Error> {
         let b: &'a [u8] = self.b;
         let s = b.get(self.i..self.i + n).ok_or(Error::Truncated)?;
@@ -156,23 +177,16 @@ fn read_segment(r: &mut Reader<'_>, sorted_ids: bool) -> Result<Segment, Error> 
         s.push_doc(e, len);
     }
     let dead = r.count(1, "tombstone count exceeds the data")?;
-    let mut prev = 0u32;
-    for i in 0..dead {
-        let g = r.get_u32("tombstone out of range")?;
-        let d = if i == 0 {
-            g
-        } else {
-            if g == 0 {
-                return Err(Error::Corrupt("tombstones not increasing"));
-            }
-            prev.checked_add(g)
-                .ok_or(Error::Corrupt("tombstone out of range"))?
-        };
-        if d as usize >= n {
-            return Err(Error::Corrupt("tombstone out of range"));
-        }
+    let mut prev = None;
+    for _ in 0..dead {
+        let d = r.next_in_run(
+            prev,
+            n,
+            "tombstones not increasing",
+            "tombstone out of range",
+        )?;
         s.delete(d);
-        prev = d;
+        prev = Some(d);
     }
     let n_terms = r.count(3, "term count exceeds the data")?;
     let mut last_term: Option<&str> = None;
@@ -189,27 +203,15 @@ fn read_segment(r: &mut Reader<'_>, sorted_ids: bool) -> Result<Segment, Error> 
             return Err(Error::Corrupt("term without postings"));
         }
         let mut l = PostingList::new();
-        let mut prev = 0u32;
-        for i in 0..np {
-            let g = r.get_u32("posting out of range")?;
-            let d = if i == 0 {
-                g
-            } else {
-                if g == 0 {
-                    return Err(Error::Corrupt("postings not increasing"));
-                }
-                prev.checked_add(g)
-                    .ok_or(Error::Corrupt("posting out of range"))?
-            };
-            if d as usize >= n {
-                return Err(Error::Corrupt("posting out of range"));
-            }
+        let mut prev = None;
+        for _ in 0..np {
+            let d = r.next_in_run(prev, n, "postings not increasing", "posting out of range")?;
             let tf = r.get()?;
             if tf == 0 || tf > u16::MAX as u64 {
                 return Err(Error::Corrupt("term frequency out of range"));
             }
             l.push_unchecked(d, tf as u32, s.lens[d as usize]);
-            prev = d;
+            prev = Some(d);
         }
         s.vocab.insert(t.into(), s.lists.len() as u32);
         s.lists.push(l);

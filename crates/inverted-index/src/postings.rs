@@ -403,7 +403,6 @@ impl<'a> Cursor<'a> {
                 &self.list.data[m.offset as usize..],
                 &mut self.buf,
             );
-            self.n = BLOCK;
             self.doc = self.buf[0];
         } else {
             self.decoded = true;

@@ -283,11 +283,7 @@ impl<'a> Parser<'a> {
             }
             Some(Tok::Word(w)) => {
                 self.i += 1;
-                let terms: Vec<Query> = tokenize(w).map(Query::Term).collect();
-                if terms.is_empty() {
-                    return Err(err(p, ParseErrorKind::NoSearchableText));
-                }
-                Ok(Query::and(terms))
+                Query::term(w).ok_or(err(p, ParseErrorKind::NoSearchableText))
             }
             Some(Tok::Quoted(w)) => {
                 self.i += 1;

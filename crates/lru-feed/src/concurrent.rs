@@ -64,7 +64,6 @@ fn default_shards(capacity: usize) -> usize {
 impl<K: Hash + Eq, V> ConcurrentCache<K, V> {
     /// An empty cache holding at most `capacity` entries in total.
     pub fn new(capacity: usize) -> Result<ConcurrentCache<K, V>, Error> {
-        check_capacity(capacity)?;
         ConcurrentCache::with_shards_and_hasher(
             capacity,
             default_shards(capacity),

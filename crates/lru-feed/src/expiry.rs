@@ -338,40 +338,22 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     /// at `now` (deadline <= now), with its deadline. Lets a caller handle
     /// expiries one by one without collecting them.
     pub fn pop_expired(&mut self, now: u64) -> Option<(K, V, u64)> {
-        let list = self.node_opt(self.head).map(|n| (n.deadline, n.seq));
-        let heap = self.heap.peek().map(|&Reverse((d, s, slot))| (d, s, slot));
-        let i = match (list, heap) {
-            (Some(l), Some((d, s, slot))) if (d, s) < l => {
-                if d > now {
-                    return None;
-                }
-                self.heap.pop();
-                slot
-            }
-            (Some((d, _)), _) => {
-                if d > now {
-                    return None;
-                }
-                self.head
-            }
-            (None, Some((d, _, slot))) => {
-                if d > now {
-                    return None;
-                }
-                self.heap.pop();
-                slot
-            }
-            (None, None) => return None,
+        // The earlier of the list's head and the heap's (live) top; they
+        // never tie, as insertion numbers are unique.
+        let list = self.node_opt(self.head).map(|n| (n.deadline, n.seq, self.head));
+        let heap = self.heap.peek().map(|&Reverse(e)| e);
+        let (deadline, _, i) = match (list, heap) {
+            (Some(l), Some(h)) => l.min(h),
+            (l, h) => l.or(h)?,
         };
-        let tag = self.node(i).tag;
-        if self.node(i).in_heap {
-            // Already popped from the heap.
-            self.node_mut(i).in_heap = false;
-            self.heap_live -= 1;
-            self.clean_heap_top();
-        } else {
-            self.detach(i);
+        if deadline > now {
+            return None;
         }
+        if self.node(i).in_heap {
+            self.heap.pop();
+        }
+        self.detach(i);
+        let tag = self.node(i).tag;
         self.table.remove_idx(tag, i);
         let n = self.release(i);
         Some((n.key, n.value, n.deadline))
@@ -560,18 +542,17 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
             Slot::Free(_) => false,
         });
         let vacant = match found {
-            Ok(pos) => pos,
+            Ok(pos) => {
+                let i = self.table.idx_at(pos);
+                self.detach(i);
+                let n = self.node_mut(i);
+                n.deadline = deadline;
+                let old = std::mem::replace(&mut n.value, v);
+                self.attach(i);
+                return Some(old);
+            }
             Err(vacant) => vacant,
         };
-        if found.is_ok() {
-            let i = self.table.idx_at(vacant);
-            self.detach(i);
-            let n = self.node_mut(i);
-            n.deadline = deadline;
-            let old = std::mem::replace(&mut n.value, v);
-            self.attach(i);
-            return Some(old);
-        }
         let node = Node {
             key: k,
             value: v,

@@ -21,9 +21,8 @@ const MAX_FREQ: u8 = 3;
 const SMALL_PERCENT: usize = 10;
 
 /// Keys the ghost remembers, as a share of the capacity: as many as the main
-/// queue holds, as in the paper. (Half of that, quick_cache's default, costs
-/// 0.0016 of hit ratio on the Zipf(0.99) benchmark trace for half the
-/// filter memory.)
+/// queue holds, as in the paper. (quick_cache's default is half of that,
+/// for half the filter memory.)
 const GHOST_PERCENT: usize = 90;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
