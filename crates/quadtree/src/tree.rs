@@ -497,27 +497,20 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             self.hot[n].grow(&u);
             return old;
         }
-        if self.nodes[n].cell.contains(p.lat(), p.lon()) {
-            match self.hot[n].kind {
-                Kind::Flat(s) => {
-                    // The common case for a driver's 3-second update.
-                    let old = self.arena.entry(&s, loc.slot as usize).pt;
-                    self.arena.set(&s, loc.slot as usize, p, p.unit());
-                    return old;
+        // An ordinary leaf whose cell holds `p` took the path above (`loc`
+        // names that very cell), so only a capped leaf can keep the point here.
+        if let Kind::Capped { leaf } = self.hot[n].kind {
+            if self.nodes[n].cell.contains(p.lat(), p.lon()) {
+                let c = &mut self.capped[leaf as usize];
+                let old = c.groups[loc.slot as usize].pt;
+                if old != p {
+                    c.remove(loc.slot, loc.seq);
+                    let u = p.unit();
+                    let g = c.add(id, p, u, loc.seq);
+                    self.index.insert(id, Loc { slot: g, ..loc });
+                    self.hot[n].grow(&u);
                 }
-                Kind::Capped { leaf } => {
-                    let c = &mut self.capped[leaf as usize];
-                    let old = c.groups[loc.slot as usize].pt;
-                    if old != p {
-                        c.remove(loc.slot, loc.seq);
-                        let u = p.unit();
-                        let g = c.add(id, p, u, loc.seq);
-                        self.index.insert(id, Loc { slot: g, ..loc });
-                        self.hot[n].grow(&u);
-                    }
-                    return old;
-                }
-                Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
+                return old;
             }
         }
         let old = self.remove_from_leaf(&loc);
