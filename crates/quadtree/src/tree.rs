@@ -583,17 +583,29 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let mut points: Vec<(Entry<T>, [f64; 3])> =
             Vec::with_capacity(self.nodes[node as usize].count);
         self.drain(first, &mut points);
-        let span = self.arena.fill(points.iter().copied());
-        let h = &mut self.hot[node as usize];
-        h.kind = Kind::Flat(span);
-        let [x, y, z, _] = self.arena.lanes(&span);
-        h.fit(x, y, z);
+        self.fill_leaf(node, points.iter().copied());
         for (slot, (e, _)) in points.iter().enumerate() {
             let new = self.make_loc(node, slot as u32, e.seq);
             if let Some(loc) = self.index.get_mut(&e.id) {
                 *loc = new;
             }
         }
+    }
+
+    /// Makes `node` an ordinary leaf holding exactly `items` (in one region),
+    /// its box fitted to them; returns the leaf's span. No index or count
+    /// update.
+    pub(crate) fn fill_leaf(
+        &mut self,
+        node: u32,
+        items: impl ExactSizeIterator<Item = (Entry<T>, [f64; 3])>,
+    ) -> Span {
+        let span = self.arena.fill(items);
+        let h = &mut self.hot[node as usize];
+        h.kind = Kind::Flat(span);
+        let [x, y, z, _] = self.arena.lanes(&span);
+        h.fit(x, y, z);
+        span
     }
 
     /// Takes every point out of the block of children at `first` (and below),
