@@ -109,28 +109,12 @@ fn uniform_point(rng: &mut SplitMix64) -> Point {
     Point::new(lat, rng.unit_f64() * 360.0 - 180.0).unwrap()
 }
 
-/// `p` moved by Gaussian offsets of `sigma_m` metres north and east.
-fn jitter(p: Point, sigma_m: f64, rng: &mut SplitMix64) -> Point {
-    let dlat = gauss(rng) * sigma_m / 111_195.0;
+/// `p` moved `north_m` metres north and `east_m` metres east (flat-earth
+/// steps, longitude wrapped across the antimeridian).
+fn offset(p: Point, north_m: f64, east_m: f64) -> Point {
+    let dlat = north_m / 111_195.0;
     let coslat = p.lat().to_radians().cos().max(0.01);
-    let dlon = gauss(rng) * sigma_m / (111_195.0 * coslat);
-    let lat = (p.lat() + dlat).clamp(-90.0, 90.0);
-    let mut lon = p.lon() + dlon;
-    if lon > 180.0 {
-        lon -= 360.0;
-    }
-    if lon < -180.0 {
-        lon += 360.0;
-    }
-    Point::new(lat, lon.clamp(-180.0, 180.0)).unwrap()
-}
-
-/// `p` moved `m` metres on a random bearing.
-fn step(p: Point, m: f64, rng: &mut SplitMix64) -> Point {
-    let b = rng.unit_f64() * std::f64::consts::TAU;
-    let dlat = m * b.cos() / 111_195.0;
-    let coslat = p.lat().to_radians().cos().max(0.01);
-    let dlon = m * b.sin() / (111_195.0 * coslat);
+    let dlon = east_m / (111_195.0 * coslat);
     let lat = (p.lat() + dlat).clamp(-90.0, 90.0);
     let lon = p.lon() + dlon;
     let lon = if lon > 180.0 {
@@ -141,6 +125,18 @@ fn step(p: Point, m: f64, rng: &mut SplitMix64) -> Point {
         lon
     };
     Point::new(lat, lon.clamp(-180.0, 180.0)).unwrap()
+}
+
+/// `p` moved by Gaussian offsets of `sigma_m` metres north and east.
+fn jitter(p: Point, sigma_m: f64, rng: &mut SplitMix64) -> Point {
+    let north = gauss(rng) * sigma_m;
+    offset(p, north, gauss(rng) * sigma_m)
+}
+
+/// `p` moved `m` metres on a random bearing.
+fn step(p: Point, m: f64, rng: &mut SplitMix64) -> Point {
+    let b = rng.unit_f64() * std::f64::consts::TAU;
+    offset(p, m * b.cos(), m * b.sin())
 }
 
 struct Cities {

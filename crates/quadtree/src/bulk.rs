@@ -116,8 +116,9 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             let run = &recs[s..e];
             match self.hot[node as usize].kind {
                 Kind::Flat(_) => {
-                    let span = self.arena.fill(run.iter().zip(&sorted[s..e]).map(
-                        |(&(_, i), &(id, pt))| {
+                    let span = self.fill_leaf(
+                        node,
+                        run.iter().zip(&sorted[s..e]).map(|(&(_, i), &(id, pt))| {
                             (
                                 Entry {
                                     pt,
@@ -126,12 +127,8 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                                 },
                                 pt.unit(),
                             )
-                        },
-                    ));
-                    let h = &mut self.hot[node as usize];
-                    h.kind = Kind::Flat(span);
-                    let [x, y, z, _] = self.arena.lanes(&span);
-                    h.fit(x, y, z);
+                        }),
+                    );
                     let proto = self.make_loc(node, 0, 0);
                     let entries = self.arena.entries(&span);
                     placed.extend(entries.iter().enumerate().map(|(slot, e)| {

@@ -211,28 +211,25 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         if !b.touches(cell) {
             return;
         }
-        let inside = b.holds(cell);
+        if b.holds(cell) {
+            return self.all_below(node, out);
+        }
         match self.hot[node as usize].kind {
             Kind::Internal { first } => {
                 for c in first..first + 4 {
-                    if inside {
-                        self.all_below(c, out);
-                    } else {
-                        self.box_node(c, b, out);
-                    }
+                    self.box_node(c, b, out);
                 }
             }
-            Kind::Flat(s) => {
-                let es = self.arena.entries(&s);
-                if inside {
-                    out.extend(es.iter().map(|e| e.id));
-                } else {
-                    out.extend(es.iter().filter(|e| b.contains(&e.pt)).map(|e| e.id));
-                }
-            }
+            Kind::Flat(s) => out.extend(
+                self.arena
+                    .entries(&s)
+                    .iter()
+                    .filter(|e| b.contains(&e.pt))
+                    .map(|e| e.id),
+            ),
             Kind::Capped { leaf } => {
                 for g in self.capped[leaf as usize].live_groups() {
-                    if inside || b.contains(&g.pt) {
+                    if b.contains(&g.pt) {
                         out.extend(g.members.values().copied());
                     }
                 }

@@ -497,27 +497,20 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
             self.hot[n].grow(&u);
             return old;
         }
-        if self.nodes[n].cell.contains(p.lat(), p.lon()) {
-            match self.hot[n].kind {
-                Kind::Flat(s) => {
-                    // The common case for a driver's 3-second update.
-                    let old = self.arena.entry(&s, loc.slot as usize).pt;
-                    self.arena.set(&s, loc.slot as usize, p, p.unit());
-                    return old;
+        // An ordinary leaf whose cell holds `p` took the path above (`loc`
+        // names that very cell), so only a capped leaf can keep the point here.
+        if let Kind::Capped { leaf } = self.hot[n].kind {
+            if self.nodes[n].cell.contains(p.lat(), p.lon()) {
+                let c = &mut self.capped[leaf as usize];
+                let old = c.groups[loc.slot as usize].pt;
+                if old != p {
+                    c.remove(loc.slot, loc.seq);
+                    let u = p.unit();
+                    let g = c.add(id, p, u, loc.seq);
+                    self.index.insert(id, Loc { slot: g, ..loc });
+                    self.hot[n].grow(&u);
                 }
-                Kind::Capped { leaf } => {
-                    let c = &mut self.capped[leaf as usize];
-                    let old = c.groups[loc.slot as usize].pt;
-                    if old != p {
-                        c.remove(loc.slot, loc.seq);
-                        let u = p.unit();
-                        let g = c.add(id, p, u, loc.seq);
-                        self.index.insert(id, Loc { slot: g, ..loc });
-                        self.hot[n].grow(&u);
-                    }
-                    return old;
-                }
-                Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
+                return old;
             }
         }
         let old = self.remove_from_leaf(&loc);
@@ -590,17 +583,29 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let mut points: Vec<(Entry<T>, [f64; 3])> =
             Vec::with_capacity(self.nodes[node as usize].count);
         self.drain(first, &mut points);
-        let span = self.arena.fill(points.iter().copied());
-        let h = &mut self.hot[node as usize];
-        h.kind = Kind::Flat(span);
-        let [x, y, z, _] = self.arena.lanes(&span);
-        h.fit(x, y, z);
+        self.fill_leaf(node, points.iter().copied());
         for (slot, (e, _)) in points.iter().enumerate() {
             let new = self.make_loc(node, slot as u32, e.seq);
             if let Some(loc) = self.index.get_mut(&e.id) {
                 *loc = new;
             }
         }
+    }
+
+    /// Makes `node` an ordinary leaf holding exactly `items` (in one region),
+    /// its box fitted to them; returns the leaf's span. No index or count
+    /// update.
+    pub(crate) fn fill_leaf(
+        &mut self,
+        node: u32,
+        items: impl ExactSizeIterator<Item = (Entry<T>, [f64; 3])>,
+    ) -> Span {
+        let span = self.arena.fill(items);
+        let h = &mut self.hot[node as usize];
+        h.kind = Kind::Flat(span);
+        let [x, y, z, _] = self.arena.lanes(&span);
+        h.fit(x, y, z);
+        span
     }
 
     /// Takes every point out of the block of children at `first` (and below),

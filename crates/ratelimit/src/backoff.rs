@@ -105,8 +105,8 @@ impl Backoff {
         if !(0.0..1.0).contains(&unit) {
             return Err(Error::InvalidConfig("random unit must be in [0, 1)"));
         }
-        let c = self.ceiling(attempt) as f64;
-        Ok(((unit * (c + 1.0)) as u64).min(self.ceiling(attempt)))
+        let c = self.ceiling(attempt);
+        Ok(((unit * (c as f64 + 1.0)) as u64).min(c))
     }
 }
 

@@ -2,6 +2,7 @@
 
 use parking_lot::Mutex;
 
+use crate::quota::validate_cells;
 use crate::{Decision, Error, Quota};
 
 /// Counts requests in fixed windows `[k * period, (k + 1) * period)` and
@@ -61,7 +62,7 @@ impl FixedWindow {
     /// `n` requests at once: all or none. `n` of 0 or above the per-window
     /// limit is an `Err`.
     pub fn check_n(&self, n: u32, now: u64) -> Result<Decision, Error> {
-        validate(n, self.quota.count())?;
+        validate_cells(n, self.quota.count())?;
         Ok(self.run(n, now))
     }
 
@@ -93,18 +94,5 @@ impl FixedWindow {
     /// Forget all counts.
     pub fn reset(&self) {
         *self.state.lock() = FixedState::default();
-    }
-}
-
-pub(crate) fn validate(n: u32, limit: u32) -> Result<(), Error> {
-    if n == 0 {
-        Err(Error::ZeroCells)
-    } else if n > limit {
-        Err(Error::InsufficientCapacity {
-            requested: n,
-            max: limit,
-        })
-    } else {
-        Ok(())
     }
 }

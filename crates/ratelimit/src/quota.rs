@@ -177,6 +177,20 @@ impl From<Quota> for QuotaRepr {
     }
 }
 
+/// `n` cells must be in `1..=max` (the burst of a GCRA limiter, the
+/// per-window limit of a window limiter): an `Err` otherwise, since waiting
+/// could never make more than `max` conform at once.
+#[inline]
+pub(crate) fn validate_cells(n: u32, max: u32) -> Result<(), Error> {
+    if n == 0 {
+        Err(Error::ZeroCells)
+    } else if n > max {
+        Err(Error::InsufficientCapacity { requested: n, max })
+    } else {
+        Ok(())
+    }
+}
+
 /// A quota's GCRA parameters, precomputed for the hot path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Gcra {
@@ -228,16 +242,7 @@ impl Gcra {
     /// `(n - 1) * T > tau` exactly when `n > burst`).
     #[inline]
     pub(crate) fn validate_cells(&self, n: u32) -> Result<(), Error> {
-        if n == 0 {
-            Err(Error::ZeroCells)
-        } else if n > self.burst {
-            Err(Error::InsufficientCapacity {
-                requested: n,
-                max: self.burst,
-            })
-        } else {
-            Ok(())
-        }
+        validate_cells(n, self.burst)
     }
 
     /// The GCRA step (governor's `test_n_all_and_update`): with

@@ -2,7 +2,7 @@
 
 use parking_lot::Mutex;
 
-use crate::fixed_window::validate;
+use crate::quota::validate_cells;
 use crate::{Decision, Error, Quota};
 
 /// Approximates a sliding window with two fixed-window counters, as
@@ -70,7 +70,7 @@ impl SlidingWindowCounter {
     /// `n` requests at once: all or none. `n` of 0 or above the limit is an
     /// `Err`.
     pub fn check_n(&self, n: u32, now: u64) -> Result<Decision, Error> {
-        validate(n, self.quota.count())?;
+        validate_cells(n, self.quota.count())?;
         Ok(self.run(n, now))
     }
 

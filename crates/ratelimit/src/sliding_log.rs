@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use parking_lot::Mutex;
 
-use crate::fixed_window::validate;
+use crate::quota::validate_cells;
 use crate::{Decision, Error, Quota};
 
 /// Keeps the time of every admitted request still inside the window and
@@ -65,7 +65,7 @@ impl SlidingWindowLog {
     /// `n` requests at once: all or none. `n` of 0 or above the limit is an
     /// `Err`.
     pub fn check_n(&self, n: u32, now: u64) -> Result<Decision, Error> {
-        validate(n, self.quota.count())?;
+        validate_cells(n, self.quota.count())?;
         Ok(self.run(n, now))
     }
 

@@ -97,59 +97,36 @@ pub struct GcraOutcome {
     pub tat: u64,
 }
 
-impl<S: Store + ?Sized> Store for &S {
-    fn get(&self, key: &[u8]) -> Result<u64, StoreError> {
-        (**self).get(key)
-    }
-    fn compare_and_set(&self, key: &[u8], c: u64, n: u64) -> Result<Result<(), u64>, StoreError> {
-        (**self).compare_and_set(key, c, n)
-    }
-    fn gcra_update(
-        &self,
-        k: &[u8],
-        q: &Quota,
-        n: u32,
-        now: u64,
-    ) -> Result<GcraOutcome, StoreError> {
-        (**self).gcra_update(k, q, n, now)
-    }
+// A reference to a store, or a shared or boxed one, is a store: every method
+// forwards, so a store's own one-round-trip `gcra_update` is kept.
+macro_rules! forward_store {
+    ($($ptr:ty),*) => {$(
+        impl<S: Store + ?Sized> Store for $ptr {
+            fn get(&self, key: &[u8]) -> Result<u64, StoreError> {
+                (**self).get(key)
+            }
+            fn compare_and_set(
+                &self,
+                key: &[u8],
+                c: u64,
+                n: u64,
+            ) -> Result<Result<(), u64>, StoreError> {
+                (**self).compare_and_set(key, c, n)
+            }
+            fn gcra_update(
+                &self,
+                k: &[u8],
+                q: &Quota,
+                n: u32,
+                now: u64,
+            ) -> Result<GcraOutcome, StoreError> {
+                (**self).gcra_update(k, q, n, now)
+            }
+        }
+    )*};
 }
 
-impl<S: Store + ?Sized> Store for Arc<S> {
-    fn get(&self, key: &[u8]) -> Result<u64, StoreError> {
-        (**self).get(key)
-    }
-    fn compare_and_set(&self, key: &[u8], c: u64, n: u64) -> Result<Result<(), u64>, StoreError> {
-        (**self).compare_and_set(key, c, n)
-    }
-    fn gcra_update(
-        &self,
-        k: &[u8],
-        q: &Quota,
-        n: u32,
-        now: u64,
-    ) -> Result<GcraOutcome, StoreError> {
-        (**self).gcra_update(k, q, n, now)
-    }
-}
-
-impl<S: Store + ?Sized> Store for Box<S> {
-    fn get(&self, key: &[u8]) -> Result<u64, StoreError> {
-        (**self).get(key)
-    }
-    fn compare_and_set(&self, key: &[u8], c: u64, n: u64) -> Result<Result<(), u64>, StoreError> {
-        (**self).compare_and_set(key, c, n)
-    }
-    fn gcra_update(
-        &self,
-        k: &[u8],
-        q: &Quota,
-        n: u32,
-        now: u64,
-    ) -> Result<GcraOutcome, StoreError> {
-        (**self).gcra_update(k, q, n, now)
-    }
-}
+forward_store!(&S, Arc<S>, Box<S>);
 
 /// Shards of the in-memory store (a power of two).
 const STORE_SHARDS: usize = 16;

@@ -340,9 +340,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedLimiter<K, S> {
             let now = shard.clamp(now);
             let group = group_of(s);
             for &i in &group[..group.len().min(AHEAD)] {
-                shard
-                    .table
-                    .prefetch(shard.table.home_of(hashes[i as usize]));
+                shard.table.prefetch(shard.table.home(hashes[i as usize]));
             }
             (shard, now, group)
         };
@@ -363,7 +361,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedLimiter<K, S> {
                 if let Some(&ahead) = group.get(j + AHEAD) {
                     shard
                         .table
-                        .prefetch(shard.table.home_of(hashes[ahead as usize]));
+                        .prefetch(shard.table.home(hashes[ahead as usize]));
                 }
                 let i = i as usize;
                 let gcra = if plain {

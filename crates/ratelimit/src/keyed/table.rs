@@ -184,19 +184,13 @@ impl<K> Table<K> {
         self.buckets.len() * std::mem::size_of::<Bucket<K>>()
     }
 
-    /// The home slot of a hash: the first slot of its home bucket, chosen by
-    /// Lemire's multiply-shift range reduction on the high 32 bits (the low
-    /// bits choose the shard), so capacities need not be powers of two and
-    /// the table can grow by less than 2x.
+    /// The home slot of a hash (0 for a table without slots): the first slot
+    /// of its home bucket, chosen by Lemire's multiply-shift range reduction
+    /// on the high 32 bits (the low bits choose the shard), so capacities
+    /// need not be powers of two and the table can grow by less than 2x.
     #[inline]
-    fn home(&self, hash: u64) -> usize {
+    pub(crate) fn home(&self, hash: u64) -> usize {
         (((hash >> 32) * self.buckets.len() as u64) >> 32) as usize * BUCKET
-    }
-
-    /// The home slot of `hash` (0 for a table without slots).
-    #[inline]
-    pub(crate) fn home_of(&self, hash: u64) -> usize {
-        self.home(hash)
     }
 
     /// Asks the CPU to bring slot `i`'s bucket into cache without waiting
