@@ -60,9 +60,11 @@
 //!   [`Manifest::to_bytes`]: 40 bytes per chunk plus 37.
 //!
 //! Measured on one AMD EPYC (Zen 3) core over 256 MiB of random bytes, at
-//! 8 KiB and 64 KiB averages: about 1.3 to 1.4 times the throughput of the
-//! `fastcdc` crate's `v2020` module (some 2.5 GB/s against 1.8 GB/s), with
-//! the same chunks; see the crate README and `BENCHMARKS.md` for the table.
+//! 8 KiB and 64 KiB averages: 1.41 and 1.67 times the throughput of the
+//! `fastcdc` crate's `v2020` module (2.68 and 2.92 GiB/s against 1.90 and
+//! 1.74 GiB/s), with the same chunks; 1.23 to 1.67 times over three runs on
+//! the shared machine. See the crate README and `BENCHMARKS.md` for the table
+//! and the command.
 //!
 //! # How it is faster and still identical
 //!
