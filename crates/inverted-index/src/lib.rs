@@ -71,9 +71,9 @@
 //! Space (measured, see `BENCHMARKS.md`): 6.1 bits per posting at 10% density
 //! and 9.4 at 1% (random ids in a 10M universe; roaring: 10.0 and 16.1), plus
 //! 12 bytes per document (id and length). Time on the (noisy, shared)
-//! benchmark machine: ingest of tweet-sized texts at 200k docs/s on one core
-//! (tantivy: 114k), BM25 top-10 of a two-term OR over 1M documents in 465 us
-//! (tantivy: 363 us), an AND of 1M and 1k ids in 67 us and of 1M and 100k in
+//! benchmark machine: ingest of tweet-sized texts at 131k docs/s on one core
+//! (tantivy: 100k), BM25 top-10 of a two-term OR over 1M documents in 435 us
+//! (tantivy: 426 us), an AND of 1M and 1k ids in 67 us and of 1M and 100k in
 //! 3.5 to 4.2 ms (roaring: 2.7 us and 82 us, with bitmaps 1.6x larger;
 //! a galloping search over uncompressed `Vec<u32>`s: 112 us and 1.9 ms).
 //!
