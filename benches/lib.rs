@@ -82,12 +82,6 @@ impl Zipf {
     }
 }
 
-/// Median of a set of durations in nanoseconds (sorts in place).
-pub fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
-
 /// The machine, for the header of a results table: CPU model and core count.
 pub fn machine() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
@@ -133,7 +127,7 @@ pub fn interleaved(rounds: usize, passes: &mut [Pass<'_>]) -> Vec<f64> {
             t.push((p.run)().as_secs_f64());
         }
     }
-    times.iter_mut().map(|t| median(t)).collect()
+    times.iter_mut().map(|t| quantile(t, 0.5)).collect()
 }
 
 /// `n` distinct English-looking pseudo-words from `seed`, in generation
@@ -200,7 +194,8 @@ pub fn read_counts(file: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// The `q`-quantile (0..=1) of a set of durations in nanoseconds (sorts in place).
+/// The `q`-quantile (0..=1) of a set of durations (sorts in place); `q = 0.5`
+/// is the median (the upper one for an even count).
 pub fn quantile(xs: &mut [f64], q: f64) -> f64 {
     xs.sort_by(|a, b| a.total_cmp(b));
     let i = ((xs.len() as f64 - 1.0) * q).round() as usize;

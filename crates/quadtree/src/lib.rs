@@ -64,14 +64,16 @@
 //!
 //! Measured on 1M points (2-core AMD EPYC shared with other jobs, so read the
 //! ratios; `benches/quadtree.rs`, full table in `BENCHMARKS.md`), each
-//! contender starting from latitude/longitude and answering in metres:
+//! contender starting from latitude/longitude and answering in metres (build
+//! and move from the rerun after the leaf-box change, the rest from the full
+//! run):
 //!
 //! | task (uniform / real cities) | hld-quadtree | rstar 0.14 | kiddo 5.3 |
 //! |---|---|---|---|
-//! | bulk build | 597 / 534 ms | 624 / 496 ms | 456 / 388 ms |
+//! | bulk build | 534 / 476 ms | 705 / 511 ms | 525 / 428 ms |
 //! | 10 nearest | 3.6 / 4.1 µs | 7.4 / 7.8 µs | 4.0 / 2.8 µs |
 //! | within 1 km | 0.66 / 3.7 µs | 1.3 / 5.1 µs | 0.55 / 2.6 µs |
-//! | move ~100 m | 0.82 / 0.98 µs | 3.5 / 3.6 µs (remove + insert) | 0.77 / 0.68 µs (mutable tree) |
+//! | move ~100 m | 1.03 / 0.99 µs | 3.6 / 4.2 µs (remove + insert) | 0.69 / 0.78 µs (mutable tree) |
 //! | heap bytes per point | 184 | 94 | 29 (immutable) |
 //!
 //! Why the default capacity is 32, not the notes' 500 (which works, see
