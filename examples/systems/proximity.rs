@@ -70,7 +70,7 @@ use hld::consistent_hash::HashRing;
 use hld::lru_feed::{CachedStore, WritePolicy};
 use hld::quadtree::{Error, Point, QuadTree, Stats, EARTH_RADIUS_M};
 
-use crate::common::{bytes, per_second, percentile, timed, Rng, Table};
+use crate::common::{bytes, per_second, percentile, timed, unit, Rng, Table};
 
 /// A place's id in the DB (what the notes call a location id).
 pub type LocationId = u64;
@@ -201,11 +201,6 @@ pub type PlacesDb = HashMap<LocationId, PlaceRow>;
 /// The cache before the DB that serves place details (S3-FIFO, write-through:
 /// openings and closings go to the DB and the cache together).
 pub type DetailsCache = CachedStore<LocationId, PlaceRow, PlacesDb>;
-
-/// A uniform number in `[0, 1)`.
-fn unit(rng: &mut Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
 
 /// A rating: most places between 3 and 4.5 stars.
 fn rating(rng: &mut Rng) -> Rating {
