@@ -224,3 +224,9 @@ impl Zipf {
         self.rank(unit(rng))
     }
 }
+
+/// Locks `m`, going on through a poisoned lock (a panicking thread must not
+/// hide the state from the checks).
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -82,7 +82,7 @@ use hld::ratelimit::{
     SharedLimiter, SlidingWindowCounter, SlidingWindowLog, Store, StoreError, TokenBucket,
 };
 
-use crate::common::{per_second, percentile, timed, unit_nonzero, Rng, Table};
+use crate::common::{lock, per_second, percentile, timed, unit_nonzero, Rng, Table};
 
 const MS: u64 = 1_000_000;
 const SECOND: u64 = 1_000_000_000;
@@ -919,7 +919,7 @@ impl RedisStore {
         &self,
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
-        let mut con = self.con.lock().unwrap_or_else(|e| e.into_inner());
+        let mut con = lock(&self.con);
         f(&mut con).map_err(redis_err)
     }
 

@@ -96,7 +96,7 @@ use hld::consistent_hash::{self, stable_hash, HashRing, DEFAULT_VNODES};
 use hld::lru_feed::{self, Begin, ExpiryMap, IdempotencyCache};
 use hld::ratelimit::{self, Backoff, KeyedLimiter, Quota};
 
-use crate::common::{between, per_second, percentile, timed, unit_nonzero, Rng, Table, Zipf};
+use crate::common::{between, lock, per_second, percentile, timed, unit_nonzero, Rng, Table, Zipf};
 
 /// A show (one screening of one movie in one hall); its index in [`Catalog::shows`].
 pub type ShowId = u32;
@@ -771,12 +771,6 @@ impl PaymentsStore {
         }
         out
     }
-}
-
-/// Locks, going on through a poisoned lock (a panicking test thread must
-/// not hide the state from the checks).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 // ---------------------------------------------------------------------------

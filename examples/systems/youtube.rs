@@ -107,7 +107,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::sync::{mpsc, Arc, Condvar, Mutex, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -119,7 +119,9 @@ use hld::lru_feed::{
 };
 use hld::ratelimit::{self, Backoff, BreakerConfig, BreakerState, CircuitBreaker};
 
-use crate::common::{between, bytes, fortunes, per_second, percentile, unit, Rng, Table, Zipf};
+use crate::common::{
+    between, bytes, fortunes, lock, per_second, percentile, unit, Rng, Table, Zipf,
+};
 
 /// A video (its metadata row and its blob).
 pub type VideoId = u64;
@@ -1263,10 +1265,6 @@ pub struct JobQueue {
     state: Mutex<QueueState>,
     not_full: Condvar,
     not_empty: Condvar,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl JobQueue {
