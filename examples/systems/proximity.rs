@@ -715,15 +715,7 @@ impl Aggregator {
                 limit: k,
                 radius_m,
             };
-            let mut hits = Vec::new();
-            for (s, shard) in shards.iter().enumerate() {
-                let server = shard
-                    .reader(read)
-                    .ok_or(ServiceError::ShardDown(s as ServerId))?;
-                hits.extend(server.nearest_within(&q)?);
-            }
-            hits.sort_unstable_by(by_distance);
-            hits.truncate(k);
+            let hits = merge(shards, read, k, by_distance, |s| s.nearest_within(&q))?;
             if hits.len() >= k || radius_m >= self.max_radius_m {
                 return Ok(Widened {
                     hits,
@@ -746,16 +738,7 @@ impl Aggregator {
         read: ReadFrom,
     ) -> Result<Vec<Hit>, ServiceError> {
         let q = TopRatedWithin { at, radius_m, n };
-        let mut hits = Vec::new();
-        for (s, shard) in shards.iter().enumerate() {
-            let server = shard
-                .reader(read)
-                .ok_or(ServiceError::ShardDown(s as ServerId))?;
-            hits.extend(server.top_rated_within(&q)?);
-        }
-        hits.sort_unstable_by(by_rating);
-        hits.truncate(n);
-        Ok(hits)
+        merge(shards, read, n, by_rating, |s| s.top_rated_within(&q))
     }
 
     /// Both: the k nearest, then the best rated within the radius they took.
@@ -774,6 +757,27 @@ impl Aggregator {
             rounds: w.rounds,
         })
     }
+}
+
+/// Asks every shard's server (`read`), merges the answers by `order` and
+/// keeps the first `n`.
+fn merge(
+    shards: &[QuadTreeShard],
+    read: ReadFrom,
+    n: usize,
+    order: fn(&Hit, &Hit) -> Ordering,
+    ask: impl Fn(&QuadTreeServer) -> Result<Vec<Hit>, Error>,
+) -> Result<Vec<Hit>, ServiceError> {
+    let mut hits = Vec::new();
+    for (s, shard) in shards.iter().enumerate() {
+        let server = shard
+            .reader(read)
+            .ok_or(ServiceError::ShardDown(s as ServerId))?;
+        hits.extend(ask(server)?);
+    }
+    hits.sort_unstable_by(order);
+    hits.truncate(n);
+    Ok(hits)
 }
 
 /// How long the deployment took to come up.
