@@ -176,3 +176,57 @@ mod tests {
         assert_eq!(unescape(r"a\nb\\c"), "a\nb\\c");
     }
 }
+
+/// A uniform draw in `[0, 1)` (53 bits).
+pub fn unit(rng: &mut Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A uniform draw in `(0, 1]` (53 bits): never 0, so safe under `ln`.
+pub fn unit_nonzero(rng: &mut Rng) -> f64 {
+    ((rng.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+}
+
+/// An integer in `lo..=hi` (the bounds in either order).
+pub fn between(rng: &mut Rng, lo: usize, hi: usize) -> usize {
+    let (lo, hi) = (lo.min(hi), lo.max(hi));
+    lo + rng.below(hi - lo + 1)
+}
+
+/// Zipf(s) over ranks `0..n` (at least one): rank 0 is the most likely.
+#[derive(Clone, Debug)]
+pub struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    pub fn new(n: usize, s: f64) -> Zipf {
+        let mut acc = 0.0;
+        let mut cdf: Vec<f64> = (1..=n.max(1))
+            .map(|k| {
+                acc += 1.0 / (k as f64).powf(s);
+                acc
+            })
+            .collect();
+        for c in &mut cdf {
+            *c /= acc;
+        }
+        Zipf { cdf }
+    }
+
+    /// The rank whose step of the CDF holds `u` in `[0, 1]`.
+    pub fn rank(&self, u: f64) -> usize {
+        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
+    }
+
+    /// A rank drawn with [`unit`].
+    pub fn sample(&self, rng: &mut Rng) -> usize {
+        self.rank(unit(rng))
+    }
+}
+
+/// Locks `m`, going on through a poisoned lock (a panicking thread must not
+/// hide the state from the checks).
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -70,7 +70,7 @@ use hld::consistent_hash::HashRing;
 use hld::lru_feed::{CachedStore, WritePolicy};
 use hld::quadtree::{Error, Point, QuadTree, Stats, EARTH_RADIUS_M};
 
-use crate::common::{bytes, per_second, percentile, timed, Rng, Table};
+use crate::common::{bytes, per_second, percentile, timed, unit, Rng, Table};
 
 /// A place's id in the DB (what the notes call a location id).
 pub type LocationId = u64;
@@ -201,11 +201,6 @@ pub type PlacesDb = HashMap<LocationId, PlaceRow>;
 /// The cache before the DB that serves place details (S3-FIFO, write-through:
 /// openings and closings go to the DB and the cache together).
 pub type DetailsCache = CachedStore<LocationId, PlaceRow, PlacesDb>;
-
-/// A uniform number in `[0, 1)`.
-fn unit(rng: &mut Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
 
 /// A rating: most places between 3 and 4.5 stars.
 fn rating(rng: &mut Rng) -> Rating {
@@ -720,15 +715,7 @@ impl Aggregator {
                 limit: k,
                 radius_m,
             };
-            let mut hits = Vec::new();
-            for (s, shard) in shards.iter().enumerate() {
-                let server = shard
-                    .reader(read)
-                    .ok_or(ServiceError::ShardDown(s as ServerId))?;
-                hits.extend(server.nearest_within(&q)?);
-            }
-            hits.sort_unstable_by(by_distance);
-            hits.truncate(k);
+            let hits = merge(shards, read, k, by_distance, |s| s.nearest_within(&q))?;
             if hits.len() >= k || radius_m >= self.max_radius_m {
                 return Ok(Widened {
                     hits,
@@ -751,16 +738,7 @@ impl Aggregator {
         read: ReadFrom,
     ) -> Result<Vec<Hit>, ServiceError> {
         let q = TopRatedWithin { at, radius_m, n };
-        let mut hits = Vec::new();
-        for (s, shard) in shards.iter().enumerate() {
-            let server = shard
-                .reader(read)
-                .ok_or(ServiceError::ShardDown(s as ServerId))?;
-            hits.extend(server.top_rated_within(&q)?);
-        }
-        hits.sort_unstable_by(by_rating);
-        hits.truncate(n);
-        Ok(hits)
+        merge(shards, read, n, by_rating, |s| s.top_rated_within(&q))
     }
 
     /// Both: the k nearest, then the best rated within the radius they took.
@@ -779,6 +757,27 @@ impl Aggregator {
             rounds: w.rounds,
         })
     }
+}
+
+/// Asks every shard's server (`read`), merges the answers by `order` and
+/// keeps the first `n`.
+fn merge(
+    shards: &[QuadTreeShard],
+    read: ReadFrom,
+    n: usize,
+    order: fn(&Hit, &Hit) -> Ordering,
+    ask: impl Fn(&QuadTreeServer) -> Result<Vec<Hit>, Error>,
+) -> Result<Vec<Hit>, ServiceError> {
+    let mut hits = Vec::new();
+    for (s, shard) in shards.iter().enumerate() {
+        let server = shard
+            .reader(read)
+            .ok_or(ServiceError::ShardDown(s as ServerId))?;
+        hits.extend(ask(server)?);
+    }
+    hits.sort_unstable_by(order);
+    hits.truncate(n);
+    Ok(hits)
 }
 
 /// How long the deployment took to come up.

@@ -82,7 +82,7 @@ use hld::ratelimit::{
     SharedLimiter, SlidingWindowCounter, SlidingWindowLog, Store, StoreError, TokenBucket,
 };
 
-use crate::common::{per_second, percentile, timed, Rng, Table};
+use crate::common::{lock, per_second, percentile, timed, unit_nonzero, Rng, Table};
 
 const MS: u64 = 1_000_000;
 const SECOND: u64 = 1_000_000_000;
@@ -239,11 +239,6 @@ pub fn most_in_window(times: &[u64], w: u64, closed: bool) -> usize {
     best
 }
 
-/// A uniform draw in (0, 1].
-fn unit(rng: &mut Rng) -> f64 {
-    ((rng.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-}
-
 /// Poisson arrivals at `rate` per second in `[from, to)` (ns), appended.
 fn poisson(rng: &mut Rng, rate: f64, from: u64, to: u64, out: &mut Vec<u64>) {
     if rate <= 0.0 {
@@ -251,7 +246,7 @@ fn poisson(rng: &mut Rng, rate: f64, from: u64, to: u64, out: &mut Vec<u64>) {
     }
     let mut t = from as f64;
     loop {
-        t += -unit(rng).ln() / rate * SECOND as f64;
+        t += -unit_nonzero(rng).ln() / rate * SECOND as f64;
         if t >= to as f64 {
             break;
         }
@@ -261,7 +256,7 @@ fn poisson(rng: &mut Rng, rate: f64, from: u64, to: u64, out: &mut Vec<u64>) {
 
 /// `n` requests spread uniformly over `[from, from + len)`, appended.
 fn burst(rng: &mut Rng, n: usize, from: u64, len: u64, out: &mut Vec<u64>) {
-    out.extend((0..n).map(|_| from + (unit(rng) * len as f64) as u64 % len.max(1)));
+    out.extend((0..n).map(|_| from + (unit_nonzero(rng) * len as f64) as u64 % len.max(1)));
 }
 
 /// Part one's client: 20 s steady at 60% of the limit, 20 s of bursts over a
@@ -276,10 +271,10 @@ pub fn client_trace(limit: u32, seed: u64) -> Vec<u64> {
     poisson(&mut rng, 0.3 * l, s(20), s(40), &mut out);
     let mut at = s(20) + SECOND;
     while at < s(39) {
-        let n = ((0.6 + 1.2 * unit(&mut rng)) * l) as usize;
-        let len = 100 * MS + (unit(&mut rng) * 300.0) as u64 * MS;
+        let n = ((0.6 + 1.2 * unit_nonzero(&mut rng)) * l) as usize;
+        let len = 100 * MS + (unit_nonzero(&mut rng) * 300.0) as u64 * MS;
         burst(&mut rng, n, at, len, &mut out);
-        at += 2 * SECOND + (unit(&mut rng) * 3.0 * SECOND as f64) as u64;
+        at += 2 * SECOND + (unit_nonzero(&mut rng) * 3.0 * SECOND as f64) as u64;
     }
     let edge = s(BOUNDARY_S);
     burst(
@@ -924,7 +919,7 @@ impl RedisStore {
         &self,
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, StoreError> {
-        let mut con = self.con.lock().unwrap_or_else(|e| e.into_inner());
+        let mut con = lock(&self.con);
         f(&mut con).map_err(redis_err)
     }
 
@@ -1061,6 +1056,8 @@ pub struct Race {
     pub quota: Quota,
     /// Lease size and lifetime, if they lease.
     pub lease: Option<(u32, u64)>,
+    /// What the leases may add to [`Race::gcra_bound`] (0 without leases).
+    pub lease_bound: usize,
     /// Checks made, all pods.
     pub checks: usize,
     /// The `now` of every admitted request, sorted (unix ns).
@@ -1085,15 +1082,14 @@ impl Race {
     pub fn gcra_bound(&self, w: u64) -> usize {
         self.quota.burst() as usize + (w / self.quota.emission_interval_ns()) as usize
     }
+}
 
-    /// What the leases may add to that (0 without leases).
-    pub fn lease_bound(&self) -> usize {
-        self.lease.map_or(0, |(cells, ttl)| {
-            let by_leases = self.pods as u64 * (cells as u64 - 1);
-            let by_ttl = ttl.div_ceil(self.quota.emission_interval_ns());
-            by_leases.min(by_ttl) as usize
-        })
-    }
+/// What `pods` pods leasing `cells` tokens for `ttl_ns` may admit per key
+/// beyond one limiter's bound: the crate's
+/// [`LeasedLimiter::over_admission_bound`].
+fn lease_bound(quota: Quota, cells: u32, ttl_ns: u64, pods: usize) -> Result<usize, Error> {
+    let pod = LeasedLimiter::new(InMemoryStore::new(), quota, cells, ttl_ns)?;
+    Ok(pod.over_admission_bound(pods as u64) as usize)
 }
 
 /// `pods` threads, each with its own connection to `url`, check one fresh key
@@ -1107,6 +1103,10 @@ pub fn race_on_redis(
     quota: Quota,
     lease: Option<(u32, u64)>,
 ) -> Result<Race, Error> {
+    let lease_bound = match lease {
+        Some((cells, ttl)) => lease_bound(quota, cells, ttl, pods)?,
+        None => 0,
+    };
     let namespace = fresh_namespace("race");
     let key: &[u8] = b"api-key:hot";
     let unix_base = unix_now();
@@ -1177,6 +1177,7 @@ pub fn race_on_redis(
         pods,
         quota,
         lease,
+        lease_bound,
         checks,
         admitted,
         ttl_ms,
@@ -1333,14 +1334,8 @@ pub fn run(cfg: &Config) -> Report {
     let quota = fleet_quota(cfg).expect("a valid key quota");
     let gcra_second_bound =
         quota.burst() as usize + (SECOND / quota.emission_interval_ns()) as usize;
-    let lease_bound = LeasedLimiter::new(
-        InMemoryStore::new(),
-        quota,
-        cfg.lease_cells,
-        cfg.lease_ttl_ms * MS,
-    )
-    .expect("a valid lease")
-    .over_admission_bound(cfg.pods as u64) as usize;
+    let lease_bound = lease_bound(quota, cfg.lease_cells, cfg.lease_ttl_ms * MS, cfg.pods)
+        .expect("a valid lease");
 
     // Part three.
     let redis = match &cfg.redis_url {
@@ -1559,7 +1554,7 @@ pub fn run(cfg: &Config) -> Report {
                     format!(
                         "{} / {} / {} in {:.0} ms",
                         race.admitted.len(),
-                        race.gcra_bound(race.span()) + race.lease_bound(),
+                        race.gcra_bound(race.span()) + race.lease_bound,
                         race.checks,
                         race.took.as_secs_f64() * 1e3
                     ),
@@ -1971,7 +1966,7 @@ mod tests {
         let t = q.emission_interval_ns();
         for lease in [None, Some((20, 100 * MS))] {
             let race = race_on_redis(&url, 4, Duration::from_millis(300), q, lease).unwrap();
-            let extra = race.lease_bound();
+            let extra = race.lease_bound;
             // In every window, of every length: the GCRA bound (plus what
             // leases may add).
             for w in [0, t, 10 * t, 100 * MS, race.span()] {
@@ -1989,10 +1984,11 @@ mod tests {
             assert!(race.admitted.len() >= q.burst() as usize, "{race:?}");
             // The key was given an expiry (or has already expired).
             assert_ne!(race.ttl_ms, -1);
-            if let Some((cells, ttl)) = lease {
-                let pod = LeasedLimiter::new(InMemoryStore::new(), q, cells, ttl).unwrap();
-                assert_eq!(extra as u64, pod.over_admission_bound(4));
-            }
+            // The documented bound: min(P (cells - 1), ceil(ttl / T)), or none.
+            let want = lease.map_or(0, |(cells, ttl)| {
+                (4 * (cells as usize - 1)).min(ttl.div_ceil(t) as usize)
+            });
+            assert_eq!(extra, want);
         }
     }
 

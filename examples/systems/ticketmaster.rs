@@ -96,7 +96,7 @@ use hld::consistent_hash::{self, stable_hash, HashRing, DEFAULT_VNODES};
 use hld::lru_feed::{self, Begin, ExpiryMap, IdempotencyCache};
 use hld::ratelimit::{self, Backoff, KeyedLimiter, Quota};
 
-use crate::common::{per_second, percentile, timed, Rng, Table};
+use crate::common::{between, lock, per_second, percentile, timed, unit_nonzero, Rng, Table, Zipf};
 
 /// A show (one screening of one movie in one hall); its index in [`Catalog::shows`].
 pub type ShowId = u32;
@@ -331,7 +331,7 @@ impl Catalog {
                         shows.push(cat.shows.len() as ShowId);
                         cat.shows.push(Show {
                             hall,
-                            movie: supply.sample(rng) as MovieId,
+                            movie: supply.rank(unit_nonzero(rng)) as MovieId,
                             price_cents: 800 + 100 * rng.below(8) as u64,
                         });
                     }
@@ -771,12 +771,6 @@ impl PaymentsStore {
         }
         out
     }
-}
-
-/// Locks, going on through a poisoned lock (a panicking test thread must
-/// not hide the state from the checks).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 // ---------------------------------------------------------------------------
@@ -2020,43 +2014,6 @@ fn pick_seats(
     pool
 }
 
-/// Zipf(s) over `0..n`: rank 0 is the most popular.
-struct Zipf {
-    cdf: Vec<f64>,
-}
-
-impl Zipf {
-    fn new(n: usize, s: f64) -> Zipf {
-        let mut acc = 0.0;
-        let mut cdf: Vec<f64> = (1..=n)
-            .map(|k| {
-                acc += 1.0 / (k as f64).powf(s);
-                acc
-            })
-            .collect();
-        for c in &mut cdf {
-            *c /= acc;
-        }
-        Zipf { cdf }
-    }
-
-    fn sample(&self, rng: &mut Rng) -> usize {
-        let u = unit(rng);
-        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
-    }
-}
-
-/// A float in `(0, 1]`.
-fn unit(rng: &mut Rng) -> f64 {
-    ((rng.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-}
-
-/// An integer in `lo..=hi`.
-fn between(rng: &mut Rng, lo: usize, hi: usize) -> usize {
-    let (lo, hi) = (lo.min(hi), lo.max(hi));
-    lo + rng.below(hi - lo + 1)
-}
-
 /// The sessions of the day: who comes when, for which show, meaning to do what.
 fn sessions(cfg: &Config, cat: &Catalog, rng: &mut Rng) -> (Vec<(u64, Session)>, ShowId) {
     let demand = Zipf::new(cat.movies, cfg.demand_skew);
@@ -2084,17 +2041,17 @@ fn sessions(cfg: &Config, cat: &Catalog, rng: &mut Rng) -> (Vec<(u64, Session)>,
     let mut t = 0.0;
     let mut out = Vec::with_capacity(cfg.users + cfg.bots);
     for _ in 0..cfg.users {
-        t += -unit(rng).ln() * mean_gap;
+        t += -unit_nonzero(rng).ln() * mean_gap;
         let mut pick = rng.below(total_pop.max(1) as usize) as u64;
         let mut city = 0;
         while city + 1 < cat.cities.len() && pick >= cat.cities[city].population {
             pick -= cat.cities[city].population;
             city += 1;
         }
-        let movie = demand.sample(rng) as MovieId;
+        let movie = demand.rank(unit_nonzero(rng)) as MovieId;
         let shows = by_city_movie.get(&(city, movie)).unwrap_or(&by_city[city]);
         let show = shows[rng.below(shows.len())];
-        let p = unit(rng);
+        let p = unit_nonzero(rng);
         let plan = if p < cfg.abandon_share {
             Plan::Abandon
         } else if p < cfg.abandon_share + cfg.late_share {
@@ -3248,7 +3205,7 @@ pub fn drill_bookings(cfg: &DrillConfig) -> Vec<DrillBooking> {
     let gap = SEC as f64 / cfg.per_second.max(1e-3);
     let mut out: Vec<DrillBooking> = Vec::with_capacity(cfg.bookings);
     for _ in 0..cfg.bookings {
-        t += -unit(&mut rng).ln() * gap;
+        t += -unit_nonzero(&mut rng).ln() * gap;
         let n = 1 + rng.below(4);
         let seats = match out.last() {
             Some(prev) if rng.chance(cfg.clash_share) => prev.seats.clone(),

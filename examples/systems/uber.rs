@@ -95,7 +95,7 @@ use hld::consistent_hash::{HashRing, JumpHash};
 use hld::lru_feed::ExpiryMap;
 use hld::quadtree::{Error as GeoError, Point, QuadTree, EARTH_RADIUS_M};
 
-use crate::common::{bytes, per_second, percentile, Rng, Table};
+use crate::common::{bytes, per_second, percentile, unit, Rng, Table};
 
 /// One second and one millisecond of simulated time, in nanoseconds.
 const SEC: u64 = 1_000_000_000;
@@ -985,11 +985,6 @@ pub fn largest_cities(n: usize) -> Vec<City> {
     cities.sort_by(|a, b| b.population.cmp(&a.population).then(a.name.cmp(&b.name)));
     cities.truncate(n);
     cities
-}
-
-/// A uniform number in [0, 1).
-fn unit(rng: &mut Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn between(rng: &mut Rng, lo: u64, hi: u64) -> u64 {

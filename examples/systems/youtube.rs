@@ -107,7 +107,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::sync::{mpsc, Arc, Condvar, Mutex, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -119,7 +119,9 @@ use hld::lru_feed::{
 };
 use hld::ratelimit::{self, Backoff, BreakerConfig, BreakerState, CircuitBreaker};
 
-use crate::common::{bytes, fortunes, per_second, percentile, Rng, Table};
+use crate::common::{
+    between, bytes, fortunes, lock, per_second, percentile, unit, Rng, Table, Zipf,
+};
 
 /// A video (its metadata row and its blob).
 pub type VideoId = u64;
@@ -431,40 +433,6 @@ fn video_bytes(seed: u64, len: usize) -> Vec<u8> {
     }
     v.truncate(len);
     v
-}
-
-fn unit(rng: &mut Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn between(rng: &mut Rng, lo: usize, hi: usize) -> usize {
-    lo + rng.below(hi - lo + 1)
-}
-
-/// Zipf-distributed ranks `0..n` (rank 0 most likely).
-struct Zipf {
-    cdf: Vec<f64>,
-}
-
-impl Zipf {
-    fn new(n: usize, s: f64) -> Zipf {
-        let mut acc = 0.0;
-        let mut cdf: Vec<f64> = (1..=n.max(1))
-            .map(|k| {
-                acc += 1.0 / (k as f64).powf(s);
-                acc
-            })
-            .collect();
-        for c in &mut cdf {
-            *c /= acc;
-        }
-        Zipf { cdf }
-    }
-
-    fn sample(&self, rng: &mut Rng) -> usize {
-        let u = unit(rng);
-        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
-    }
 }
 
 /// Makes the uploads one at a time: a re-upload copies an original whose
@@ -1297,10 +1265,6 @@ pub struct JobQueue {
     state: Mutex<QueueState>,
     not_full: Condvar,
     not_empty: Condvar,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl JobQueue {
