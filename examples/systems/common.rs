@@ -65,10 +65,11 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (out, t.elapsed())
 }
 
-/// The `p`-th percentile (0..=100) of samples, nearest rank; sorts in place.
-pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+/// The `p`-th percentile (0..=100) of samples (durations, counts), nearest
+/// rank; sorts in place. Empty samples give the default (zero).
+pub fn percentile<T: Ord + Copy + Default>(samples: &mut [T], p: f64) -> T {
     if samples.is_empty() {
-        return Duration::ZERO;
+        return T::default();
     }
     samples.sort_unstable();
     let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
@@ -165,7 +166,8 @@ mod tests {
         assert_eq!(percentile(&mut xs, 50.0), Duration::from_micros(50));
         assert_eq!(percentile(&mut xs, 99.0), Duration::from_micros(99));
         assert_eq!(percentile(&mut xs, 100.0), Duration::from_micros(100));
-        assert_eq!(percentile(&mut [], 50.0), Duration::ZERO);
+        assert_eq!(percentile::<Duration>(&mut [], 50.0), Duration::ZERO);
+        assert_eq!(percentile(&mut [3u64, 1, 2], 50.0), 2);
     }
 
     #[test]
