@@ -1139,10 +1139,11 @@ pub fn run(cfg: &Config) -> Report {
     .row(
         "by word on the notes' 152 servers: busiest",
         format!(
-            "{:.2}% ({:.1}x mean) = {:.0} GB of 21.9 TB",
+            "{:.2}% ({:.1}x mean) = {:.0} GB of {}",
             share(busiest(&word_loads_152)),
             r.word_shard_max_over_mean_152,
-            share(busiest(&word_loads_152)) / 100.0 * notes_bytes / 1e9
+            share(busiest(&word_loads_152)) / 100.0 * notes_bytes / 1e9,
+            tb(notes_bytes)
         ),
     )
     .row(
