@@ -178,3 +178,12 @@ mod tests {
         assert_eq!(unescape(r"a\nb\\c"), "a\nb\\c");
     }
 }
+
+impl Rng {
+    /// Shuffles `xs` in place (Fisher-Yates, from the back).
+    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
+        for i in (1..xs.len()).rev() {
+            xs.swap(i, self.below(i + 1));
+        }
+    }
+}

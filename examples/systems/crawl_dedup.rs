@@ -181,9 +181,7 @@ fn mutate(body: &str, rng: &mut Rng) -> String {
 /// inserted at random later positions.
 fn workload(cfg: &Config, texts: &[String], rng: &mut Rng) -> Vec<Page> {
     let mut order: Vec<usize> = (0..texts.len()).collect();
-    for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i + 1));
-    }
+    rng.shuffle(&mut order);
     let mut pages: Vec<Page> = order
         .iter()
         .map(|&i| Page {

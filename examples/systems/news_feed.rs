@@ -269,9 +269,7 @@ impl FollowGraph {
     pub fn generate(cfg: &Config, rng: &mut Rng) -> FollowGraph {
         let n = cfg.users;
         let mut by_rank: Vec<UserId> = (0..n as UserId).collect();
-        for i in (1..n).rev() {
-            by_rank.swap(i, rng.below(i + 1));
-        }
+        rng.shuffle(&mut by_rank);
         let mut cdf = Vec::with_capacity(n);
         let mut total = 0.0;
         for r in 0..n {

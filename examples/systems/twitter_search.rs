@@ -682,9 +682,7 @@ fn handles(n: usize, words: &[&str], rng: &mut Rng) -> Vec<String> {
 pub fn tweet_stream(cfg: &Config) -> Vec<PostTweet> {
     let mut rng = Rng(cfg.seed);
     let mut texts = fortunes();
-    for i in (1..texts.len()).rev() {
-        texts.swap(i, rng.below(i + 1));
-    }
+    rng.shuffle(&mut texts);
     // Words of the fortunes (not their ASCII art: a word has a letter in it).
     let words: Vec<&str> = texts
         .iter()
