@@ -180,6 +180,11 @@ mod tests {
 }
 
 impl Rng {
+    /// A float in `[0, 1)`, from the top 53 bits.
+    pub fn float(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// Shuffles `xs` in place (Fisher-Yates, from the back).
     pub fn shuffle<T>(&mut self, xs: &mut [T]) {
         for i in (1..xs.len()).rev() {

@@ -1086,7 +1086,7 @@ pub struct World {
 }
 
 fn exp_ns(rng: &mut Rng, mean_ms: u64) -> u64 {
-    let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let u = rng.float();
     (-(1.0 - u).ln() * (mean_ms * MS) as f64) as u64
 }
 

@@ -648,7 +648,7 @@ impl Zipf {
 
     fn sample(&self, rng: &mut Rng) -> usize {
         let total = *self.cdf.last().expect("non-empty");
-        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        let u = rng.float() * total;
         self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
     }
 }

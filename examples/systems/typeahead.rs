@@ -717,7 +717,7 @@ impl QuerySampler {
     fn sample(&self, rng: &mut Rng) -> &str {
         if !self.trending.is_empty() && rng.chance(self.trending_share) {
             let total = self.trending_cumulative[self.trending.len() - 1];
-            let x = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let x = rng.float() * total;
             let i = self.trending_cumulative.partition_point(|&c| c <= x);
             return &self.trending[i.min(self.trending.len() - 1)];
         }
