@@ -156,6 +156,20 @@ impl Rng {
     }
 }
 
+impl Rng {
+    /// A float in `[0, 1)`, from the top 53 bits.
+    pub fn float(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Shuffles `xs` in place (Fisher-Yates, from the back).
+    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
+        for i in (1..xs.len()).rev() {
+            xs.swap(i, self.below(i + 1));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,19 +190,5 @@ mod tests {
         assert!(f.len() > 15_000);
         assert!(f.iter().any(|t| t.contains('\n')));
         assert_eq!(unescape(r"a\nb\\c"), "a\nb\\c");
-    }
-}
-
-impl Rng {
-    /// A float in `[0, 1)`, from the top 53 bits.
-    pub fn float(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Shuffles `xs` in place (Fisher-Yates, from the back).
-    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
-        for i in (1..xs.len()).rev() {
-            xs.swap(i, self.below(i + 1));
-        }
     }
 }
