@@ -65,10 +65,11 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     (out, t.elapsed())
 }
 
-/// The `p`-th percentile (0..=100) of samples, nearest rank; sorts in place.
-pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+/// The `p`-th percentile (0..=100) of samples (durations, counts), nearest
+/// rank; sorts in place. Empty samples give the default (zero).
+pub fn percentile<T: Ord + Copy + Default>(samples: &mut [T], p: f64) -> T {
     if samples.is_empty() {
-        return Duration::ZERO;
+        return T::default();
     }
     samples.sort_unstable();
     let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
@@ -155,6 +156,20 @@ impl Rng {
     }
 }
 
+impl Rng {
+    /// A float in `[0, 1)`, from the top 53 bits.
+    pub fn float(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Shuffles `xs` in place (Fisher-Yates, from the back).
+    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
+        for i in (1..xs.len()).rev() {
+            xs.swap(i, self.below(i + 1));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,7 +180,8 @@ mod tests {
         assert_eq!(percentile(&mut xs, 50.0), Duration::from_micros(50));
         assert_eq!(percentile(&mut xs, 99.0), Duration::from_micros(99));
         assert_eq!(percentile(&mut xs, 100.0), Duration::from_micros(100));
-        assert_eq!(percentile(&mut [], 50.0), Duration::ZERO);
+        assert_eq!(percentile::<Duration>(&mut [], 50.0), Duration::ZERO);
+        assert_eq!(percentile(&mut [3u64, 1, 2], 50.0), 2);
     }
 
     #[test]

@@ -1270,17 +1270,6 @@ fn out_of_order(consumed: &[(u32, FileId, u64)]) -> usize {
         .count()
 }
 
-/// Nearest-rank percentile of integers.
-fn pct(xs: &[u64], p: f64) -> u64 {
-    if xs.is_empty() {
-        return 0;
-    }
-    let mut v = xs.to_vec();
-    v.sort_unstable();
-    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-    v[rank.clamp(1, v.len()) - 1]
-}
-
 /// The offline client's absence: what it held when it left, then its
 /// catch-up once back.
 struct Absence {
@@ -1644,8 +1633,8 @@ pub fn run(cfg: &Config) -> Report {
 
 fn table(cfg: &Config, r: &Report, sources: &[Source], published: &[Published]) -> Table {
     let pct_of = |a: u64, b: u64| 100.0 * a as f64 / b.max(1) as f64;
-    let per_edit: Vec<u64> = r.chunks_per_edit.iter().map(|(_, n)| *n as u64).collect();
-    let one_byte: Vec<u64> = r
+    let mut per_edit: Vec<u64> = r.chunks_per_edit.iter().map(|(_, n)| *n as u64).collect();
+    let mut one_byte: Vec<u64> = r
         .chunks_per_edit
         .iter()
         .filter(|(k, _)| *k == EditKind::OneByte)
@@ -1653,6 +1642,7 @@ fn table(cfg: &Config, r: &Report, sources: &[Source], published: &[Published]) 
         .collect();
     let mut publish = r.publish_times.clone();
     let mut rebuild = r.rebuild_times.clone();
+    let mut sync_steps = r.sync_steps.clone();
     let chunked: u64 = published.iter().map(|p| p.file_len).sum();
     let chunk_time: Duration = r.publish_times.iter().sum();
     let (min, avg, max) = cfg.chunk_sizes;
@@ -1705,9 +1695,9 @@ fn table(cfg: &Config, r: &Report, sources: &[Source], published: &[Published]) 
         format!(
             "{:.2} / {} / {} / {}",
             per_edit.iter().sum::<u64>() as f64 / per_edit.len().max(1) as f64,
-            pct(&per_edit, 50.0),
-            pct(&per_edit, 99.0),
-            pct(&per_edit, 100.0)
+            percentile(&mut per_edit, 50.0),
+            percentile(&mut per_edit, 99.0),
+            percentile(&mut per_edit, 100.0)
         ),
     )
     .row(
@@ -1715,7 +1705,7 @@ fn table(cfg: &Config, r: &Report, sources: &[Source], published: &[Published]) 
         format!(
             "{:.2} / {}",
             one_byte.iter().sum::<u64>() as f64 / one_byte.len().max(1) as f64,
-            pct(&one_byte, 100.0)
+            percentile(&mut one_byte, 100.0)
         ),
     )
     .row(
@@ -1765,9 +1755,9 @@ fn table(cfg: &Config, r: &Report, sources: &[Source], published: &[Published]) 
         "sync latency in steps: p50 / p99 / max",
         format!(
             "{} / {} / {}",
-            pct(&r.sync_steps, 50.0),
-            pct(&r.sync_steps, 99.0),
-            pct(&r.sync_steps, 100.0)
+            percentile(&mut sync_steps, 50.0),
+            percentile(&mut sync_steps, 99.0),
+            percentile(&mut sync_steps, 100.0)
         ),
     )
     .row(

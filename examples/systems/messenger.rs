@@ -1086,7 +1086,7 @@ pub struct World {
 }
 
 fn exp_ns(rng: &mut Rng, mean_ms: u64) -> u64 {
-    let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let u = rng.float();
     (-(1.0 - u).ln() * (mean_ms * MS) as f64) as u64
 }
 
@@ -2041,9 +2041,7 @@ mod tests {
             for _ in 0..rng.below(20) {
                 arrivals.push(1 + rng.below(n as usize) as u32);
             }
-            for i in (1..arrivals.len()).rev() {
-                arrivals.swap(i, rng.below(i + 1));
-            }
+            rng.shuffle(&mut arrivals);
             let mut conv = Conversation::default();
             let (mut dups, mut held, mut shown) = (0, 0, 0);
             let mut seen = BTreeSet::new();

@@ -66,12 +66,12 @@
 //! `FeedCache` and `HashRing` logic runs inside such a worker or proxy.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hld::consistent_hash::{self, HashRing, DEFAULT_VNODES};
 use hld::lru_feed::{self, FeedCache, Ranked};
 
-use crate::common::{bytes, fortunes, per_second, percentile, Rng, Table};
+use crate::common::{bytes, fortunes, per_second, percentile, timed, Rng, Table};
 
 /// A user (an account that follows and posts).
 pub type UserId = u32;
@@ -269,9 +269,7 @@ impl FollowGraph {
     pub fn generate(cfg: &Config, rng: &mut Rng) -> FollowGraph {
         let n = cfg.users;
         let mut by_rank: Vec<UserId> = (0..n as UserId).collect();
-        for i in (1..n).rev() {
-            by_rank.swap(i, rng.below(i + 1));
-        }
+        rng.shuffle(&mut by_rank);
         let mut cdf = Vec::with_capacity(n);
         let mut total = 0.0;
         for r in 0..n {
@@ -858,9 +856,8 @@ pub fn replay(
     for ev in &w.events {
         match ev {
             Event::Post(p) => {
-                let t = Instant::now();
-                let writes = sys.publish(p);
-                r.post_times.push(t.elapsed());
+                let (writes, took) = timed(|| sys.publish(p));
+                r.post_times.push(took);
                 r.feed_writes += writes;
                 r.max_post_writes = r.max_post_writes.max(writes);
             }
@@ -877,9 +874,8 @@ pub fn replay(
                     after: if first { None } else { cursor[session].clone() },
                     limit: if first { cfg.first_page } else { cfg.page },
                 };
-                let t = Instant::now();
-                let page = sys.read(&req);
-                r.read_times.push(t.elapsed());
+                let (page, took) = timed(|| sys.read(&req));
+                r.read_times.push(took);
                 r.digest = fnv(r.digest, session as u64);
                 for e in &page.items {
                     r.digest = fnv(fnv(r.digest, e.post), e.score);

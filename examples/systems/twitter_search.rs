@@ -648,7 +648,7 @@ impl Zipf {
 
     fn sample(&self, rng: &mut Rng) -> usize {
         let total = *self.cdf.last().expect("non-empty");
-        let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        let u = rng.float() * total;
         self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
     }
 }
@@ -682,9 +682,7 @@ fn handles(n: usize, words: &[&str], rng: &mut Rng) -> Vec<String> {
 pub fn tweet_stream(cfg: &Config) -> Vec<PostTweet> {
     let mut rng = Rng(cfg.seed);
     let mut texts = fortunes();
-    for i in (1..texts.len()).rev() {
-        texts.swap(i, rng.below(i + 1));
-    }
+    rng.shuffle(&mut texts);
     // Words of the fortunes (not their ASCII art: a word has a letter in it).
     let words: Vec<&str> = texts
         .iter()
@@ -1139,10 +1137,11 @@ pub fn run(cfg: &Config) -> Report {
     .row(
         "by word on the notes' 152 servers: busiest",
         format!(
-            "{:.2}% ({:.1}x mean) = {:.0} GB of 21.9 TB",
+            "{:.2}% ({:.1}x mean) = {:.0} GB of {}",
             share(busiest(&word_loads_152)),
             r.word_shard_max_over_mean_152,
-            share(busiest(&word_loads_152)) / 100.0 * notes_bytes / 1e9
+            share(busiest(&word_loads_152)) / 100.0 * notes_bytes / 1e9,
+            tb(notes_bytes)
         ),
     )
     .row(

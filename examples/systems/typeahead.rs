@@ -492,22 +492,20 @@ impl TrieServer {
     /// Bad bytes are the trie's typed error, and leave the server as it was.
     pub fn load(&self, msg: &LoadTrie) -> Result<Duration, Error> {
         let trie = Arc::new(FrozenTrie::from_bytes(msg.bytes)?);
-        let retired: Vec<Loaded>;
-        let held;
-        {
+        let (retired, held) = {
             let mut tries = self.tries.write().unwrap_or_else(PoisonError::into_inner);
-            let t = Instant::now();
-            let kept;
-            (kept, retired) = std::mem::take(&mut *tries)
-                .into_iter()
-                .partition(|l| l.generation == msg.serving && l.generation != msg.generation);
-            *tries = kept;
-            tries.push(Loaded {
-                generation: msg.generation,
-                trie,
-            });
-            held = t.elapsed();
-        }
+            timed(|| {
+                let (kept, retired): (Vec<Loaded>, Vec<Loaded>) = std::mem::take(&mut *tries)
+                    .into_iter()
+                    .partition(|l| l.generation == msg.serving && l.generation != msg.generation);
+                *tries = kept;
+                tries.push(Loaded {
+                    generation: msg.generation,
+                    trie,
+                });
+                retired
+            })
+        };
         // Freeing a retired trie happens after the lock is released (and only
         // once the last reader still holding it is done).
         drop(retired);
@@ -562,14 +560,10 @@ impl LoadBalancer {
     /// Serves `routing` from now on; returns how long the write lock was held.
     fn route(&self, routing: Routing) -> Duration {
         let next = Arc::new(routing);
-        let previous;
-        let held;
-        {
+        let (previous, held) = {
             let mut current = self.routing.write().unwrap_or_else(PoisonError::into_inner);
-            let t = Instant::now();
-            previous = std::mem::replace(&mut *current, next);
-            held = t.elapsed();
-        }
+            timed(|| std::mem::replace(&mut *current, next))
+        };
         drop(previous);
         held
     }
@@ -717,7 +711,7 @@ impl QuerySampler {
     fn sample(&self, rng: &mut Rng) -> &str {
         if !self.trending.is_empty() && rng.chance(self.trending_share) {
             let total = self.trending_cumulative[self.trending.len() - 1];
-            let x = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+            let x = rng.float() * total;
             let i = self.trending_cumulative.partition_point(|&c| c <= x);
             return &self.trending[i.min(self.trending.len() - 1)];
         }

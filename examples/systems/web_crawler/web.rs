@@ -158,14 +158,10 @@ impl GeneratedWeb {
             .iter()
             .map(|w| ((cfg.pages as f64 * w / total).round() as u32).max(1))
             .collect();
-        for i in (1..n).rev() {
-            sizes.swap(i, rng.below(i + 1));
-        }
+        rng.shuffle(&mut sizes);
         let mirrors = cfg.mirror_hosts.min(n.saturating_sub(cfg.seeds));
         let mut mirrored: Vec<u16> = (cfg.seeds.min(n)..n).map(|h| h as u16).collect();
-        for i in (1..mirrored.len()).rev() {
-            mirrored.swap(i, rng.below(i + 1));
-        }
+        rng.shuffle(&mut mirrored);
         mirrored.truncate(mirrors);
 
         let mut hosts = Vec::new();
