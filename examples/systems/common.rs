@@ -152,14 +152,23 @@ impl Rng {
 
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+        self.float() <= p
     }
-}
 
-impl Rng {
     /// A float in `[0, 1)`, from the top 53 bits.
     pub fn float(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A float in `(0, 1]`, from the top 53 bits: never 0, so safe under `ln`.
+    pub fn float_nonzero(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    /// An integer in `lo..=hi` (the bounds in either order).
+    pub fn between(&mut self, lo: usize, hi: usize) -> usize {
+        let (lo, hi) = (lo.min(hi), lo.max(hi));
+        lo + self.below(hi - lo + 1)
     }
 
     /// Shuffles `xs` in place (Fisher-Yates, from the back).
@@ -193,22 +202,6 @@ mod tests {
     }
 }
 
-/// A uniform draw in `[0, 1)` (53 bits).
-pub fn unit(rng: &mut Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A uniform draw in `(0, 1]` (53 bits): never 0, so safe under `ln`.
-pub fn unit_nonzero(rng: &mut Rng) -> f64 {
-    ((rng.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-}
-
-/// An integer in `lo..=hi` (the bounds in either order).
-pub fn between(rng: &mut Rng, lo: usize, hi: usize) -> usize {
-    let (lo, hi) = (lo.min(hi), lo.max(hi));
-    lo + rng.below(hi - lo + 1)
-}
-
 /// Zipf(s) over ranks `0..n` (at least one): rank 0 is the most likely.
 #[derive(Clone, Debug)]
 pub struct Zipf {
@@ -235,9 +228,9 @@ impl Zipf {
         self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
     }
 
-    /// A rank drawn with [`unit`].
+    /// A rank drawn with [`Rng::float`].
     pub fn sample(&self, rng: &mut Rng) -> usize {
-        self.rank(unit(rng))
+        self.rank(rng.float())
     }
 }
 

@@ -280,7 +280,8 @@ impl FollowGraph {
         let mut followees = Vec::with_capacity(n);
         let mut mark = vec![u32::MAX; n];
         for u in 0..n {
-            let want = ((cfg.min_followees as f64 / unit(rng).powf(1.0 / cfg.followee_tail))
+            let want = ((cfg.min_followees as f64
+                / rng.float_nonzero().powf(1.0 / cfg.followee_tail))
                 as usize)
                 .min(most);
             let mut mine = Vec::with_capacity(want);
@@ -289,7 +290,7 @@ impl FollowGraph {
             let mut attempts = 0;
             while mine.len() < want && attempts < 64 * want + 64 {
                 attempts += 1;
-                let x = unit(rng) * total;
+                let x = rng.float_nonzero() * total;
                 let r = cdf.partition_point(|&c| c < x).min(n - 1);
                 let v = by_rank[r];
                 if v as usize != u && mark[v as usize] != u as u32 {
@@ -740,7 +741,7 @@ impl Workload {
         for i in 0..cfg.posts {
             let body = rng.below(bodies.len());
             body_bytes += bodies[body].len();
-            let u = unit(&mut rng);
+            let u = rng.float_nonzero();
             let created_ms = i as u64 * cfg.span_ms / cfg.posts.max(1) as u64;
             timed.push((
                 created_ms,
@@ -1180,11 +1181,6 @@ fn micros(d: Duration) -> String {
     }
 }
 
-/// A float in `(0, 1]`.
-fn unit(rng: &mut Rng) -> f64 {
-    ((rng.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-}
-
 const FNV_OFFSET: u64 = 0xCBF2_9CE4_8422_2325;
 
 /// FNV-1a over the bytes of `x`: a digest of the pages served, to compare modes.
@@ -1337,7 +1333,7 @@ mod tests {
                     rng.below(graph.users()) as UserId
                 };
                 let now = (posts.len() as u64 + 1) * 1_000;
-                let relevance = unit(&mut rng) * 0.999;
+                let relevance = rng.float_nonzero() * 0.999;
                 sys.publish(&NewPost {
                     author,
                     created_ms: now,

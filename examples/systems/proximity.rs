@@ -70,7 +70,7 @@ use hld::consistent_hash::HashRing;
 use hld::lru_feed::{CachedStore, WritePolicy};
 use hld::quadtree::{Error, Point, QuadTree, Stats, EARTH_RADIUS_M};
 
-use crate::common::{bytes, per_second, percentile, timed, unit, Rng, Table};
+use crate::common::{bytes, per_second, percentile, timed, Rng, Table};
 
 /// A place's id in the DB (what the notes call a location id).
 pub type LocationId = u64;
@@ -216,8 +216,8 @@ fn scatter_m(population: u64) -> f64 {
 /// A point uniformly in the disc of `radius_m` around `at` (flat-Earth offsets:
 /// exact enough at a few kilometres, and any valid point will do).
 fn scatter(at: Point, radius_m: f64, rng: &mut Rng) -> Point {
-    let d = radius_m * unit(rng).sqrt();
-    let bearing = std::f64::consts::TAU * unit(rng);
+    let d = radius_m * rng.float().sqrt();
+    let bearing = std::f64::consts::TAU * rng.float();
     let lat = (at.lat() + d * bearing.cos() / M_PER_DEG).clamp(-90.0, 90.0);
     let cos_lat = at.lat().to_radians().cos().max(0.01);
     let mut lon = at.lon() + d * bearing.sin() / (M_PER_DEG * cos_lat);
@@ -288,8 +288,8 @@ impl ByPopulation {
 /// probability `remote_share`) anywhere on the sphere.
 fn user_location(cfg: &Config, cities: &[City], pick: &ByPopulation, rng: &mut Rng) -> Point {
     if rng.chance(cfg.remote_share) {
-        let lat = (2.0 * unit(rng) - 1.0).asin().to_degrees();
-        let lon = 360.0 * unit(rng) - 180.0;
+        let lat = (2.0 * rng.float() - 1.0).asin().to_degrees();
+        let lon = 360.0 * rng.float() - 180.0;
         Point::new(lat.clamp(-90.0, 90.0), lon.clamp(-180.0, 180.0)).expect("in range")
     } else {
         let c = &cities[pick.pick(rng)];

@@ -82,7 +82,7 @@ use hld::ratelimit::{
     SharedLimiter, SlidingWindowCounter, SlidingWindowLog, Store, StoreError, TokenBucket,
 };
 
-use crate::common::{lock, per_second, percentile, timed, unit_nonzero, Rng, Table};
+use crate::common::{lock, per_second, percentile, timed, Rng, Table};
 
 const MS: u64 = 1_000_000;
 const SECOND: u64 = 1_000_000_000;
@@ -246,7 +246,7 @@ fn poisson(rng: &mut Rng, rate: f64, from: u64, to: u64, out: &mut Vec<u64>) {
     }
     let mut t = from as f64;
     loop {
-        t += -unit_nonzero(rng).ln() / rate * SECOND as f64;
+        t += -rng.float_nonzero().ln() / rate * SECOND as f64;
         if t >= to as f64 {
             break;
         }
@@ -256,7 +256,7 @@ fn poisson(rng: &mut Rng, rate: f64, from: u64, to: u64, out: &mut Vec<u64>) {
 
 /// `n` requests spread uniformly over `[from, from + len)`, appended.
 fn burst(rng: &mut Rng, n: usize, from: u64, len: u64, out: &mut Vec<u64>) {
-    out.extend((0..n).map(|_| from + (unit_nonzero(rng) * len as f64) as u64 % len.max(1)));
+    out.extend((0..n).map(|_| from + (rng.float_nonzero() * len as f64) as u64 % len.max(1)));
 }
 
 /// Part one's client: 20 s steady at 60% of the limit, 20 s of bursts over a
@@ -271,10 +271,10 @@ pub fn client_trace(limit: u32, seed: u64) -> Vec<u64> {
     poisson(&mut rng, 0.3 * l, s(20), s(40), &mut out);
     let mut at = s(20) + SECOND;
     while at < s(39) {
-        let n = ((0.6 + 1.2 * unit_nonzero(&mut rng)) * l) as usize;
-        let len = 100 * MS + (unit_nonzero(&mut rng) * 300.0) as u64 * MS;
+        let n = ((0.6 + 1.2 * rng.float_nonzero()) * l) as usize;
+        let len = 100 * MS + (rng.float_nonzero() * 300.0) as u64 * MS;
         burst(&mut rng, n, at, len, &mut out);
-        at += 2 * SECOND + (unit_nonzero(&mut rng) * 3.0 * SECOND as f64) as u64;
+        at += 2 * SECOND + (rng.float_nonzero() * 3.0 * SECOND as f64) as u64;
     }
     let edge = s(BOUNDARY_S);
     burst(

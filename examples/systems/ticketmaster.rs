@@ -96,7 +96,7 @@ use hld::consistent_hash::{self, stable_hash, HashRing, DEFAULT_VNODES};
 use hld::lru_feed::{self, Begin, ExpiryMap, IdempotencyCache};
 use hld::ratelimit::{self, Backoff, KeyedLimiter, Quota};
 
-use crate::common::{between, lock, per_second, percentile, timed, unit_nonzero, Rng, Table, Zipf};
+use crate::common::{lock, per_second, percentile, timed, Rng, Table, Zipf};
 
 /// A show (one screening of one movie in one hall); its index in [`Catalog::shows`].
 pub type ShowId = u32;
@@ -318,20 +318,18 @@ impl Catalog {
             for c in 0..n {
                 let cinema = cat.cinemas.len();
                 let mut halls = Vec::new();
-                for _ in 0..between(rng, cfg.halls.0, cfg.halls.1) {
+                for _ in 0..rng.between(cfg.halls.0, cfg.halls.1) {
                     let hall = cat.halls.len();
-                    let rows = between(rng, cfg.rows.0 as usize, cfg.rows.1 as usize) as u16;
-                    let per_row = between(
-                        rng,
-                        cfg.seats_per_row.0 as usize,
-                        cfg.seats_per_row.1 as usize,
-                    ) as u16;
+                    let rows = rng.between(cfg.rows.0 as usize, cfg.rows.1 as usize) as u16;
+                    let per_row = rng
+                        .between(cfg.seats_per_row.0 as usize, cfg.seats_per_row.1 as usize)
+                        as u16;
                     let mut shows = Vec::new();
                     for _ in 0..cfg.shows_per_hall {
                         shows.push(cat.shows.len() as ShowId);
                         cat.shows.push(Show {
                             hall,
-                            movie: supply.rank(unit_nonzero(rng)) as MovieId,
+                            movie: supply.rank(rng.float_nonzero()) as MovieId,
                             price_cents: 800 + 100 * rng.below(8) as u64,
                         });
                     }
@@ -2041,17 +2039,17 @@ fn sessions(cfg: &Config, cat: &Catalog, rng: &mut Rng) -> (Vec<(u64, Session)>,
     let mut t = 0.0;
     let mut out = Vec::with_capacity(cfg.users + cfg.bots);
     for _ in 0..cfg.users {
-        t += -unit_nonzero(rng).ln() * mean_gap;
+        t += -rng.float_nonzero().ln() * mean_gap;
         let mut pick = rng.below(total_pop.max(1) as usize) as u64;
         let mut city = 0;
         while city + 1 < cat.cities.len() && pick >= cat.cities[city].population {
             pick -= cat.cities[city].population;
             city += 1;
         }
-        let movie = demand.rank(unit_nonzero(rng)) as MovieId;
+        let movie = demand.rank(rng.float_nonzero()) as MovieId;
         let shows = by_city_movie.get(&(city, movie)).unwrap_or(&by_city[city]);
         let show = shows[rng.below(shows.len())];
-        let p = unit_nonzero(rng);
+        let p = rng.float_nonzero();
         let plan = if p < cfg.abandon_share {
             Plan::Abandon
         } else if p < cfg.abandon_share + cfg.late_share {
@@ -3205,7 +3203,7 @@ pub fn drill_bookings(cfg: &DrillConfig) -> Vec<DrillBooking> {
     let gap = SEC as f64 / cfg.per_second.max(1e-3);
     let mut out: Vec<DrillBooking> = Vec::with_capacity(cfg.bookings);
     for _ in 0..cfg.bookings {
-        t += -unit_nonzero(&mut rng).ln() * gap;
+        t += -rng.float_nonzero().ln() * gap;
         let n = 1 + rng.below(4);
         let seats = match out.last() {
             Some(prev) if rng.chance(cfg.clash_share) => prev.seats.clone(),

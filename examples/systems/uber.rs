@@ -95,7 +95,7 @@ use hld::consistent_hash::{HashRing, JumpHash};
 use hld::lru_feed::ExpiryMap;
 use hld::quadtree::{Error as GeoError, Point, QuadTree, EARTH_RADIUS_M};
 
-use crate::common::{bytes, per_second, percentile, unit, Rng, Table};
+use crate::common::{bytes, per_second, percentile, Rng, Table};
 
 /// One second and one millisecond of simulated time, in nanoseconds.
 const SEC: u64 = 1_000_000_000;
@@ -1020,8 +1020,8 @@ fn bearing(a: Point, b: Point) -> f64 {
 
 /// A point in a city, denser towards the centre.
 fn somewhere_in(city: &City, rng: &mut Rng) -> Point {
-    let angle = unit(rng) * std::f64::consts::TAU;
-    destination(city.center, angle, city.radius_m * unit(rng))
+    let angle = rng.float() * std::f64::consts::TAU;
+    destination(city.center, angle, city.radius_m * rng.float())
 }
 
 /// A driver as the simulation knows it: the ground truth the tests hold the
@@ -1168,7 +1168,7 @@ impl Simulation {
             fleet.push(SimDriver {
                 city,
                 pos,
-                heading: unit(&mut rng) * std::f64::consts::TAU,
+                heading: rng.float() * std::f64::consts::TAU,
                 duty,
                 available_since: 0,
                 last_report: None,
@@ -1309,15 +1309,15 @@ impl Simulation {
         let speed = if self.rng.chance(0.15) {
             0.0
         } else {
-            cfg.max_speed_mps * (0.3 + 0.7 * unit(&mut self.rng))
+            cfg.max_speed_mps * (0.3 + 0.7 * self.rng.float())
         };
         if city.center.distance_m(&drv.pos) > city.radius_m {
-            drv.heading = bearing(drv.pos, city.center) + (unit(&mut self.rng) - 0.5);
+            drv.heading = bearing(drv.pos, city.center) + (self.rng.float() - 0.5);
         } else if self.rng.chance(0.15) {
             drv.heading +=
                 if self.rng.chance(0.5) { 1.0 } else { -1.0 } * std::f64::consts::FRAC_PI_2;
         } else {
-            drv.heading += (unit(&mut self.rng) - 0.5) * 0.3;
+            drv.heading += (self.rng.float() - 0.5) * 0.3;
         }
         drv.pos = destination(drv.pos, drv.heading, speed * report as f64 / SEC as f64);
         drv.last_report = Some(now);

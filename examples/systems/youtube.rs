@@ -119,9 +119,7 @@ use hld::lru_feed::{
 };
 use hld::ratelimit::{self, Backoff, BreakerConfig, BreakerState, CircuitBreaker};
 
-use crate::common::{
-    between, bytes, fortunes, lock, per_second, percentile, unit, Rng, Table, Zipf,
-};
+use crate::common::{bytes, fortunes, lock, per_second, percentile, Rng, Table, Zipf};
 
 /// A video (its metadata row and its blob).
 pub type VideoId = u64;
@@ -481,10 +479,10 @@ impl Workload {
             title: self.titles[r.below(self.titles.len())].clone(),
             kind: Kind::Original,
             seed: r.next_u64(),
-            own_len: between(r, lo, hi),
+            own_len: r.between(lo, hi),
             double_click: r.chance(c.double_clicks),
         };
-        let u = unit(r);
+        let u = r.float();
         let cuts = [
             c.exact_copies,
             c.trimmed_copies,
@@ -507,16 +505,16 @@ impl Workload {
             spec.kind = match pick {
                 0 => Kind::ExactCopy { of },
                 1 => {
-                    let start = between(r, 0, src_len / 10);
-                    let end = src_len - between(r, 0, src_len / 10);
+                    let start = r.between(0, src_len / 10);
+                    let end = src_len - r.between(0, src_len / 10);
                     Kind::Trimmed { of, start, end }
                 }
                 2 => {
-                    spec.own_len = between(r, src_len * 3 / 100, src_len / 10);
+                    spec.own_len = r.between(src_len * 3 / 100, src_len / 10);
                     Kind::Intro { of }
                 }
                 _ => {
-                    let clip_len = between(r, src_len * 15 / 100, src_len * 35 / 100);
+                    let clip_len = r.between(src_len * 15 / 100, src_len * 35 / 100);
                     spec.own_len = spec.own_len.max(clip_len * 2);
                     Kind::Remix {
                         of,

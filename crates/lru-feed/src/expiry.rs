@@ -340,7 +340,9 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     pub fn pop_expired(&mut self, now: u64) -> Option<(K, V, u64)> {
         // The earlier of the list's head and the heap's (live) top; they
         // never tie, as insertion numbers are unique.
-        let list = self.node_opt(self.head).map(|n| (n.deadline, n.seq, self.head));
+        let list = self
+            .node_opt(self.head)
+            .map(|n| (n.deadline, n.seq, self.head));
         let heap = self.heap.peek().map(|&Reverse(e)| e);
         let (deadline, _, i) = match (list, heap) {
             (Some(l), Some(h)) => l.min(h),
