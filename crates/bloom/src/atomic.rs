@@ -177,7 +177,10 @@ impl AtomicBloomFilter {
     pub fn snapshot(&self) -> BloomFilter {
         BloomFilter {
             params: self.params,
-            blocks: self.blocks.iter().map(AtomicBlock::load).collect(),
+            blocks: crate::pages::collect(
+                self.blocks.len(),
+                self.blocks.iter().map(AtomicBlock::load),
+            ),
         }
     }
 
@@ -218,9 +221,10 @@ impl From<BloomFilter> for AtomicBloomFilter {
 
 impl Clone for AtomicBloomFilter {
     fn clone(&self) -> Self {
+        // On memory advised like the original's (see `BloomFilter::clone`).
         AtomicBloomFilter {
             params: self.params,
-            blocks: self.blocks.clone(),
+            blocks: crate::pages::collect(self.blocks.len(), self.blocks.iter().cloned()),
         }
     }
 }

@@ -120,9 +120,8 @@ impl BloomFilter {
             expected_items,
             fp_rate,
         };
-        let mut out = Vec::new();
-        out.try_reserve_exact(blocks as usize)
-            .map_err(|_| corrupt("too large to allocate"))?;
+        let mut out =
+            crate::pages::reserve(blocks as usize).map_err(|_| corrupt("too large to allocate"))?;
         out.extend(body[HEADER..].chunks_exact(BLOCK_BYTES).map(|c| {
             Block(std::array::from_fn(|w| {
                 u64::from_le_bytes(c[w * 8..w * 8 + 8].try_into().expect("8 bytes"))

@@ -91,8 +91,9 @@ pub(crate) fn alloc_blocks<B: Clone + Default>(p: &Params) -> Result<Vec<B>, Err
         false_positive_rate: p.fp_rate,
     };
     let n = usize::try_from(p.blocks).map_err(|_| too_large())?;
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| too_large())?;
+    // Reserved (and advised onto huge pages when big) before the zeroes
+    // are written: see `pages`.
+    let mut v = crate::pages::reserve(n).map_err(|_| too_large())?;
     v.resize(n, B::default());
     Ok(v)
 }
@@ -114,10 +115,21 @@ pub(crate) fn alloc_blocks<B: Clone + Default>(p: &Params) -> Result<Vec<B>, Err
 /// assert!(seen.contains("https://example.com/a"));
 /// # Ok::<(), hld_bloom::Error>(())
 /// ```
-#[derive(Clone, PartialEq)]
+#[derive(PartialEq)]
 pub struct BloomFilter {
     pub(crate) params: Params,
     pub(crate) blocks: Vec<Block>,
+}
+
+impl Clone for BloomFilter {
+    /// A copy on memory of its own, advised onto huge pages like the original
+    /// (a derived clone would write every page before it could be advised).
+    fn clone(&self) -> BloomFilter {
+        BloomFilter {
+            params: self.params,
+            blocks: crate::pages::collect(self.blocks.len(), self.blocks.iter().copied()),
+        }
+    }
 }
 
 impl BloomFilter {

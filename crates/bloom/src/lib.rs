@@ -72,7 +72,7 @@
 //! No deletion (use a counting or cuckoo filter), no growth past the expected items
 //! (the rate degrades gracefully; size for the peak, or chain a new filter), and no
 //! protection against someone who knows the seed and crafts colliding inputs.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 mod atomic;
@@ -81,6 +81,7 @@ mod codec;
 mod error;
 mod filter;
 pub mod hash;
+mod pages;
 mod sizing;
 
 pub use atomic::AtomicBloomFilter;
