@@ -36,8 +36,11 @@ impl Cell {
     /// equal to the bound reached by halving.
     #[inline]
     pub fn from_key(depth: u8, ilat: u32, ilon: u32) -> Cell {
-        let scale = (1u64 << depth) as f64;
-        let (h, w) = (180.0 / scale, 360.0 / scale);
+        // 2^-depth straight from its exponent bits (depth <= 30), so the
+        // cell's size is two exact multiplications rather than divisions on
+        // a move's path.
+        let inv_scale = f64::from_bits((1023 - depth as u64) << 52);
+        let (h, w) = (180.0 * inv_scale, 360.0 * inv_scale);
         let lat_lo = -90.0 + ilat as f64 * h;
         let lon_lo = -180.0 + ilon as f64 * w;
         Cell {

@@ -107,6 +107,7 @@ mod persist;
 mod point;
 mod range;
 mod tree;
+mod trig;
 
 pub use error::Error;
 pub use iter::Iter;
