@@ -43,8 +43,9 @@
 //! Distances are great-circle metres on a sphere of radius [`EARTH_RADIUS_M`]
 //! (the haversine distance, computed through the chord between unit vectors:
 //! see [`Point::distance_m`]). Cells are latitude/longitude rectangles, but
-//! pruning uses each cell's 3-D bounding box on the unit sphere, a lower bound
-//! that is right by construction across the antimeridian and at the poles.
+//! pruning uses each node's 3-D bounding box of its points' unit vectors
+//! (rounded outwards), a lower bound that is right by construction across
+//! the antimeridian and at the poles.
 //! Ties in distance go to the id inserted first, whatever the tree's shape.
 //!
 //! # Cost model
