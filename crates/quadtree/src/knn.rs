@@ -100,10 +100,12 @@ impl<T> Ord for Keyed<T> {
 /// exceed to be worth offering.
 pub(crate) struct KBest<T> {
     k: usize,
-    /// For `k <= SORTED_MAX_K`: the candidates' keys, ascending, and their
-    /// ids in the same order.
-    keys: Vec<u128>,
-    whos: Vec<Who<T>>,
+    /// For `k <= SORTED_MAX_K`: the first `len` are the candidates' keys,
+    /// ascending, and their ids in the same order (on the stack: no
+    /// allocation per query).
+    len: usize,
+    keys: [u128; SORTED_MAX_K],
+    whos: [Who<T>; SORTED_MAX_K],
     /// For larger `k`: a max-heap on the key.
     heap: BinaryHeap<Keyed<T>>,
     /// Offer only points with `d2 <= worst`; prune nodes whose bound is
@@ -117,8 +119,9 @@ impl<T: Copy> KBest<T> {
         let small = k <= SORTED_MAX_K;
         KBest {
             k,
-            keys: Vec::with_capacity(if small { k + 1 } else { 0 }),
-            whos: Vec::with_capacity(if small { k + 1 } else { 0 }),
+            len: 0,
+            keys: [0; SORTED_MAX_K],
+            whos: [Who::Slot(0); SORTED_MAX_K],
             heap: BinaryHeap::with_capacity(if small { 0 } else { k + 1 }),
             worst: limit,
         }
@@ -138,15 +141,14 @@ impl<T: Copy> KBest<T> {
 
     #[inline]
     fn offer_sorted(&mut self, key: u128, who: Who<T>) -> bool {
-        let mut n = self.keys.len();
+        let mut n = self.len;
         if n == self.k {
             if key >= self.keys[n - 1] {
                 return false;
             }
             n -= 1;
         } else {
-            self.keys.push(key);
-            self.whos.push(who);
+            self.len += 1;
         }
         // Shift the worse ones up by one (dropping the k-th when full).
         let (keys, whos) = (&mut self.keys[..=n], &mut self.whos[..=n]);
@@ -162,7 +164,7 @@ impl<T: Copy> KBest<T> {
         }
         keys[i] = key;
         whos[i] = who;
-        if self.keys.len() == self.k {
+        if self.len == self.k {
             self.worst = f64::from_bits((self.keys[self.k - 1] >> 64) as u64);
         }
         true
@@ -188,24 +190,21 @@ impl<T: Copy> KBest<T> {
         true
     }
 
-    /// The candidates, best first.
-    pub fn into_sorted(self) -> Vec<Cand<T>> {
-        let unkey = |key: u128, who| Cand {
-            d2: f64::from_bits((key >> 64) as u64),
-            seq: key as u64,
-            who,
-        };
+    /// `f(squared chord, who)` of each candidate, best first, collected.
+    pub fn into_sorted_map<R>(self, mut f: impl FnMut(f64, Who<T>) -> R) -> Vec<R> {
+        let d2 = |key: u128| f64::from_bits((key >> 64) as u64);
         if self.k <= SORTED_MAX_K {
-            self.keys
-                .into_iter()
-                .zip(self.whos)
-                .map(|(k, w)| unkey(k, w))
+            let n = self.len;
+            self.keys[..n]
+                .iter()
+                .zip(&self.whos[..n])
+                .map(|(&k, &w)| f(d2(k), w))
                 .collect()
         } else {
             self.heap
                 .into_sorted_vec()
                 .into_iter()
-                .map(|c| unkey(c.key, c.who))
+                .map(|c| f(d2(c.key), c.who))
                 .collect()
         }
     }
@@ -233,9 +232,6 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// ```
     pub fn nearest(&self, p: Point, k: usize) -> Vec<(T, f64)> {
         self.knn(p, k, f64::INFINITY)
-            .into_iter()
-            .map(|c| (self.id_of(c.who), chord2_to_m(c.d2)))
-            .collect()
     }
 
     /// The `k` ids nearest to `p` among those at most `radius_m` metres away
@@ -251,11 +247,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         radius_m: f64,
     ) -> Result<Vec<(T, f64)>, Error> {
         check_radius(radius_m)?;
-        let mut out: Vec<(T, f64)> = self
-            .knn(p, k, m_to_chord2_bound(radius_m))
-            .into_iter()
-            .map(|c| (self.id_of(c.who), chord2_to_m(c.d2)))
-            .collect();
+        let mut out = self.knn(p, k, m_to_chord2_bound(radius_m));
         // The chord bound is a hair generous; the answer is exactly those
         // whose reported distance is <= radius_m, and they are a prefix.
         while out.last().is_some_and(|&(_, d)| d > radius_m) {
@@ -272,7 +264,9 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         }
     }
 
-    pub(crate) fn knn(&self, p: Point, k: usize, limit: f64) -> Vec<Cand<T>> {
+    /// The answer of a k-nearest query whose squared chords are at most
+    /// `limit`: ids and metres, nearest first.
+    fn knn(&self, p: Point, k: usize, limit: f64) -> Vec<(T, f64)> {
         if k == 0 || self.is_empty() {
             return Vec::new();
         }
@@ -281,7 +275,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         // One scratch buffer per query, not one per leaf.
         let mut buf = [0.0f64; SCAN_CHUNK];
         self.knn_node(0, &q, &mut best, &mut buf);
-        best.into_sorted()
+        best.into_sorted_map(|d2, who| (self.id_of(who), chord2_to_m(d2)))
     }
 
     fn knn_node(&self, node: u32, q: &[f64; 3], best: &mut KBest<T>, buf: &mut [f64; SCAN_CHUNK]) {
