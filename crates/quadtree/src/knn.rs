@@ -191,7 +191,9 @@ impl<T: Copy> KBest<T> {
     }
 
     /// `f(squared chord, who)` of each candidate, best first, collected.
-    pub fn into_sorted_map<R>(self, mut f: impl FnMut(f64, Who<T>) -> R) -> Vec<R> {
+    /// Takes `&mut self` rather than `self`: moving the struct (its arrays
+    /// are most of a kilobyte) cost a `memcpy` per query.
+    pub fn take_sorted_map<R>(&mut self, mut f: impl FnMut(f64, Who<T>) -> R) -> Vec<R> {
         let d2 = |key: u128| f64::from_bits((key >> 64) as u64);
         if self.k <= SORTED_MAX_K {
             let n = self.len;
@@ -201,7 +203,7 @@ impl<T: Copy> KBest<T> {
                 .map(|(&k, &w)| f(d2(k), w))
                 .collect()
         } else {
-            self.heap
+            std::mem::take(&mut self.heap)
                 .into_sorted_vec()
                 .into_iter()
                 .map(|c| f(d2(c.key), c.who))
@@ -275,7 +277,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         // One scratch buffer per query, not one per leaf.
         let mut buf = [0.0f64; SCAN_CHUNK];
         self.knn_node(0, &q, &mut best, &mut buf);
-        best.into_sorted_map(|d2, who| (self.id_of(who), chord2_to_m(d2)))
+        best.take_sorted_map(|d2, who| (self.id_of(who), chord2_to_m(d2)))
     }
 
     fn knn_node(&self, node: u32, q: &[f64; 3], best: &mut KBest<T>, buf: &mut [f64; SCAN_CHUNK]) {
