@@ -21,23 +21,24 @@ const RAD_PER_DEG: f64 = std::f64::consts::PI / 180.0;
 /// Minimax coefficients of `sin t ≈ t + t³·(S1 + t²·S2 + ... + t¹⁰·S6)` on
 /// `|t| <= π/4`, error below 2^-58 relative: fdlibm's `k_sin.c` (Sun
 /// Microsystems, 1993; the same constants are in musl and in Go's and
-/// Rust's `libm`).
-const S1: f64 = -1.666_666_666_666_663_243_48e-1;
-const S2: f64 = 8.333_333_333_322_489_461_24e-3;
-const S3: f64 = -1.984_126_982_985_794_931_34e-4;
-const S4: f64 = 2.755_731_370_707_006_767_89e-6;
-const S5: f64 = -2.505_076_025_340_686_341_95e-8;
-const S6: f64 = 1.589_690_995_211_550_102_21e-10;
+/// Rust's `libm`), written as the shortest decimals that round to the same
+/// `f64`s.
+const S1: f64 = -0.16666666666666632;
+const S2: f64 = 0.00833333333332249;
+const S3: f64 = -0.0001984126982985795;
+const S4: f64 = 2.7557313707070068e-06;
+const S5: f64 = -2.5050760253406863e-08;
+const S6: f64 = 1.58969099521155e-10;
 
 /// Minimax coefficients of `cos t ≈ 1 - t²/2 + t⁴·(C1 + t²·C2 + ... +
 /// t¹⁰·C6)` on `|t| <= π/4`, error below 2^-58: fdlibm's `k_cos.c` (same
-/// source as the sine's).
-const C1: f64 = 4.166_666_666_666_660_190_37e-2;
-const C2: f64 = -1.388_888_888_887_410_957_49e-3;
-const C3: f64 = 2.480_158_728_947_672_941_78e-5;
-const C4: f64 = -2.755_731_435_139_066_330_35e-7;
-const C5: f64 = 2.087_572_321_298_174_827_90e-9;
-const C6: f64 = -1.135_964_755_778_819_482_65e-11;
+/// source and form as the sine's).
+const C1: f64 = 0.0416666666666666;
+const C2: f64 = -0.001388888888887411;
+const C3: f64 = 2.480158728947673e-05;
+const C4: f64 = -2.7557314351390663e-07;
+const C5: f64 = 2.087572321298175e-09;
+const C6: f64 = -1.1359647557788195e-11;
 
 /// `1.5 · 2^52`: adding and subtracting it rounds an `f64` of magnitude below
 /// 2^51 to the nearest integer (ties to even), without a call to `round`
