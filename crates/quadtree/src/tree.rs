@@ -115,17 +115,24 @@ impl Hot {
     /// Grows the box to hold `u`. Most calls (a driver moving inside its
     /// leaf's box) only compare; the outward rounding runs only when the box
     /// really grows.
-    /// Returns whether the box grew.
-    #[inline]
+    /// Returns whether the box grew. The compare is inlined into a move;
+    /// the growing is not.
+    #[inline(always)]
     pub fn grow(&mut self, u: &[f64; 3]) -> bool {
         if self.holds(u) {
             return false;
         }
+        self.widen(u);
+        true
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn widen(&mut self, u: &[f64; 3]) {
         for (i, &x) in u.iter().enumerate() {
             self.lo[i] = self.lo[i].min(round_down(x));
             self.hi[i] = self.hi[i].max(round_up(x));
         }
-        true
     }
 
     /// Sets the box to exactly the (outward-rounded) box of `x`, `y`, `z`
