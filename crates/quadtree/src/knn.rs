@@ -281,7 +281,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     }
 
     fn knn_node(&self, node: u32, q: &[f64; 3], best: &mut KBest<T>, buf: &mut [f64; SCAN_CHUNK]) {
-        match self.hot[node as usize].kind {
+        match self.hot[node as usize].kind() {
             Kind::Flat(s) => scan_flat(&self.arena, &s, q, best, buf),
             Kind::Capped { leaf } => scan_capped(&self.capped[leaf as usize], q, best),
             Kind::Internal { first } => {

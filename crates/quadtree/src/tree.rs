@@ -56,7 +56,34 @@ pub(crate) enum Kind {
 pub(crate) struct Hot {
     pub lo: [f32; 3],
     pub hi: [f32; 3],
-    pub kind: Kind,
+    /// The [`Kind`], packed into 8 bytes (see [`pack`]) so that a node is 32
+    /// bytes rather than 40: four siblings, which a query reads together,
+    /// then take 128 bytes, one cache line fewer than 160 on average.
+    kind: u64,
+}
+
+/// Bits 62-63 of a packed [`Kind`]: 0 = `Flat`, 1 = `Internal`, 2 = `Capped`.
+const TAG_SHIFT: u32 = 62;
+/// `Span::class` takes bits 56-61 (classes are below 32; `NO_REGION` is
+/// stored as 63), `Span::len` bits 32-55 (at most `MAX_LEAF_CAPACITY + 1`,
+/// below 2^24), and the `u32` (offset, first child or capped leaf) bits 0-31.
+const CLASS_SHIFT: u32 = 56;
+const NO_REGION_BITS: u64 = 63;
+
+/// Packs a [`Kind`] into a `u64`.
+const fn pack(k: Kind) -> u64 {
+    match k {
+        Kind::Flat(s) => {
+            let class = if s.class == crate::leaf::NO_REGION {
+                NO_REGION_BITS
+            } else {
+                s.class as u64
+            };
+            (class << CLASS_SHIFT) | ((s.len as u64) << 32) | s.off as u64
+        }
+        Kind::Internal { first } => (1 << TAG_SHIFT) | first as u64,
+        Kind::Capped { leaf } => (2 << TAG_SHIFT) | leaf as u64,
+    }
 }
 
 /// `x` rounded down to an `f32` (the largest `f32` not above it).
@@ -82,6 +109,34 @@ fn round_up(x: f64) -> f32 {
 }
 
 impl Hot {
+    /// What the node is.
+    #[inline(always)]
+    pub fn kind(&self) -> Kind {
+        let low = self.kind as u32;
+        match self.kind >> TAG_SHIFT {
+            0 => {
+                let class = ((self.kind >> CLASS_SHIFT) & 63) as u8;
+                Kind::Flat(Span {
+                    off: low,
+                    len: ((self.kind >> 32) & 0xFF_FFFF) as u32,
+                    class: if class as u64 == NO_REGION_BITS {
+                        crate::leaf::NO_REGION
+                    } else {
+                        class
+                    },
+                })
+            }
+            1 => Kind::Internal { first: low },
+            _ => Kind::Capped { leaf: low },
+        }
+    }
+
+    /// Makes the node `k`.
+    #[inline(always)]
+    pub fn set_kind(&mut self, k: Kind) {
+        self.kind = pack(k);
+    }
+
     /// Sets the box to `lo..=hi` rounded outwards.
     #[inline]
     fn set_box(&mut self, lo: &[f64; 3], hi: &[f64; 3]) {
@@ -164,7 +219,7 @@ impl Hot {
     const UNUSED: Hot = Hot {
         lo: [f32::INFINITY; 3],
         hi: [f32::NEG_INFINITY; 3],
-        kind: Kind::Flat(Span::EMPTY),
+        kind: pack(Kind::Flat(Span::EMPTY)),
     };
 
     /// Squared Euclidean distance from `q` to the box: a lower bound on the
@@ -383,7 +438,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
 
     #[inline]
     pub(crate) fn point_at(&self, loc: &Loc) -> Point {
-        match self.hot[loc.node as usize].kind {
+        match self.hot[loc.node as usize].kind() {
             Kind::Flat(s) => self.arena.entry(&s, loc.slot as usize).pt,
             Kind::Capped { leaf } => self.capped[leaf as usize].groups[loc.slot as usize].pt,
             Kind::Internal { .. } => unreachable!("an id's node is always a leaf"),
@@ -395,7 +450,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     pub(crate) fn make_loc(&self, node: u32, slot: u32, seq: u64) -> Loc {
         let n = &self.nodes[node as usize];
         let (ilat, ilon) = n.cell.key(n.depth);
-        let (off, class) = match self.hot[node as usize].kind {
+        let (off, class) = match self.hot[node as usize].kind() {
             Kind::Flat(s) => (s.off, s.class),
             _ => (0, CAPPED),
         };
@@ -414,7 +469,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// After a leaf moved to another region of the arena: points every id in
     /// it at the new region.
     fn refresh_region(&mut self, node: u32) {
-        if let Kind::Flat(s) = self.hot[node as usize].kind {
+        if let Kind::Flat(s) = self.hot[node as usize].kind() {
             for e in self.arena.entries(&s) {
                 if let Some(l) = self.index.get_mut(&e.id) {
                     l.off = s.off;
@@ -427,7 +482,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// The leaf below `from` whose cell holds `p`.
     #[inline]
     pub(crate) fn descend(&self, mut node: u32, p: Point) -> u32 {
-        while let Kind::Internal { first } = self.hot[node as usize].kind {
+        while let Kind::Internal { first } = self.hot[node as usize].kind() {
             node = first + self.nodes[node as usize].cell.quadrant(p.lat(), p.lon()) as u32;
         }
         node
@@ -437,13 +492,14 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// for it: the caller inserts the returned location); returns its location.
     #[inline]
     pub(crate) fn add_to_leaf(&mut self, node: u32, id: T, p: Point, u: [f64; 3], seq: u64) -> Loc {
-        let (slot, moved) = match &mut self.hot[node as usize].kind {
-            Kind::Flat(s) => {
+        let (slot, moved) = match self.hot[node as usize].kind() {
+            Kind::Flat(mut s) => {
                 let before = s.off;
-                let slot = self.arena.push(s, Entry { pt: p, seq, id }, u);
+                let slot = self.arena.push(&mut s, Entry { pt: p, seq, id }, u);
+                self.hot[node as usize].set_kind(Kind::Flat(s));
                 (slot, s.off != before || slot == 0)
             }
-            Kind::Capped { leaf } => (self.capped[*leaf as usize].add(id, p, u, seq), false),
+            Kind::Capped { leaf } => (self.capped[leaf as usize].add(id, p, u, seq), false),
             Kind::Internal { .. } => unreachable!("points are only added to leaves"),
         };
         if self.hot[node as usize].grow(&u) {
@@ -458,17 +514,18 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Takes a point out of its leaf (fixing the index entry of whatever point
     /// fills its slot); no count update, no collapse. Returns its position.
     pub(crate) fn remove_from_leaf(&mut self, loc: &Loc) -> Point {
-        match &mut self.hot[loc.node as usize].kind {
-            Kind::Flat(s) => {
-                let p = self.arena.entry(s, loc.slot as usize).pt;
-                let u = self.arena.unit(s, loc.slot as usize);
+        match self.hot[loc.node as usize].kind() {
+            Kind::Flat(mut s) => {
+                let p = self.arena.entry(&s, loc.slot as usize).pt;
+                let u = self.arena.unit(&s, loc.slot as usize);
                 let before = (s.off, s.class);
-                if let Some(moved) = self.arena.swap_remove(s, loc.slot as usize) {
+                let moved = self.arena.swap_remove(&mut s, loc.slot as usize);
+                self.hot[loc.node as usize].set_kind(Kind::Flat(s));
+                if let Some(moved) = moved {
                     if let Some(m) = self.index.get_mut(&moved) {
                         m.slot = loc.slot;
                     }
                 }
-                let s = *s;
                 if s.len > 0 && (s.off, s.class) != before {
                     self.refresh_region(loc.node);
                 }
@@ -484,7 +541,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                 p
             }
             Kind::Capped { leaf } => {
-                let c = &mut self.capped[*leaf as usize];
+                let c = &mut self.capped[leaf as usize];
                 let p = c.groups[loc.slot as usize].pt;
                 c.remove(loc.slot, loc.seq);
                 if c.len() == 0 {
@@ -519,7 +576,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         }
         // An ordinary leaf whose cell holds `p` took the path above (`loc`
         // names that very cell), so only a capped leaf can keep the point here.
-        if let Kind::Capped { leaf } = self.hot[n].kind {
+        if let Kind::Capped { leaf } = self.hot[n].kind() {
             if self.nodes[n].cell.contains(p.lat(), p.lon()) {
                 let c = &mut self.capped[leaf as usize];
                 let old = c.groups[loc.slot as usize].pt;
@@ -599,7 +656,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
 
     /// Turns internal `node` into one ordinary leaf holding its whole subtree.
     fn collapse(&mut self, node: u32) {
-        let Kind::Internal { first } = self.hot[node as usize].kind else {
+        let Kind::Internal { first } = self.hot[node as usize].kind() else {
             return;
         };
         let mut points: Vec<(Entry<T>, [f64; 3])> =
@@ -624,7 +681,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     ) -> Span {
         let span = self.arena.fill(items);
         let h = &mut self.hot[node as usize];
-        h.kind = Kind::Flat(span);
+        h.set_kind(Kind::Flat(span));
         let [x, y, z, _] = self.arena.lanes(&span);
         h.fit(x, y, z);
         span
@@ -634,7 +691,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// freeing the block and everything below it.
     fn drain(&mut self, first: u32, out: &mut Vec<(Entry<T>, [f64; 3])>) {
         for c in first..first + 4 {
-            match self.hot[c as usize].kind {
+            match self.hot[c as usize].kind() {
                 Kind::Internal { first: f } => self.drain(f, out),
                 Kind::Flat(mut s) => {
                     for i in 0..s.len as usize {
@@ -658,7 +715,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     }
 
     pub(crate) fn leaf_len(&self, node: u32) -> Option<usize> {
-        match self.hot[node as usize].kind {
+        match self.hot[node as usize].kind() {
             Kind::Flat(s) => Some(s.len as usize),
             Kind::Capped { leaf } => Some(self.capped[leaf as usize].len()),
             Kind::Internal { .. } => None,
@@ -668,7 +725,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// Splits `node` (and, recursively, any child still over capacity) if it
     /// is an ordinary leaf holding more than the capacity.
     pub(crate) fn split_if_needed(&mut self, node: u32) {
-        let Kind::Flat(mut s) = self.hot[node as usize].kind else {
+        let Kind::Flat(mut s) = self.hot[node as usize].kind() else {
             return;
         };
         if (s.len as usize) <= self.capacity {
@@ -729,14 +786,13 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                 depth,
                 count: 0,
             };
-            self.hot[(first + q) as usize] = Hot {
-                kind,
-                ..Hot::UNUSED
-            };
+            let mut h = Hot::UNUSED;
+            h.set_kind(kind);
+            self.hot[(first + q) as usize] = h;
         }
         // The node keeps its box: as a leaf it held every point now moving
         // to the children (and the bulk loader tightens its shape at the end).
-        self.hot[node as usize].kind = Kind::Internal { first };
+        self.hot[node as usize].set_kind(Kind::Internal { first });
         first
     }
 
@@ -744,7 +800,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     /// of its children's boxes, bottom up; returns `node`'s box. The bulk
     /// loader calls it once on the finished shape.
     pub(crate) fn tighten(&mut self, node: u32) -> ([f32; 3], [f32; 3]) {
-        if let Kind::Internal { first } = self.hot[node as usize].kind {
+        if let Kind::Internal { first } = self.hot[node as usize].kind() {
             let mut lo = [f32::INFINITY; 3];
             let mut hi = [f32::NEG_INFINITY; 3];
             for c in first..first + 4 {
@@ -789,7 +845,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         while let Some(n) = stack.pop() {
             s.nodes += 1;
             s.max_depth = s.max_depth.max(self.nodes[n as usize].depth as usize);
-            match self.hot[n as usize].kind {
+            match self.hot[n as usize].kind() {
                 Kind::Internal { first } => stack.extend(first..first + 4),
                 Kind::Flat(sp) => {
                     s.leaves += 1;
@@ -875,7 +931,7 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
         while let Some(n) = stack.pop() {
             let node = &self.nodes[n as usize];
             let h = &self.hot[n as usize];
-            if let Kind::Internal { first } = h.kind {
+            if let Kind::Internal { first } = h.kind() {
                 for c in first..first + 4 {
                     let b = &self.hot[c as usize];
                     let empty = (0..3).any(|i| b.lo[i] > b.hi[i]);
@@ -887,7 +943,7 @@ impl<T: Copy + Eq + Hash + std::fmt::Debug> QuadTree<T> {
             }
             let inside =
                 |u: [f64; 3]| (0..3).all(|i| h.lo[i] as f64 <= u[i] && u[i] <= h.hi[i] as f64);
-            match self.hot[n as usize].kind {
+            match self.hot[n as usize].kind() {
                 Kind::Internal { first } => {
                     for q in 0..4u32 {
                         let c = &self.nodes[(first + q) as usize];
