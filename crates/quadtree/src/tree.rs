@@ -40,8 +40,7 @@ pub(crate) enum Kind {
 }
 
 /// What a query reads of a node: its bounding box (as `f32`, rounded
-/// outwards, so a block of four siblings spans two and a half cache lines)
-/// and its kind.
+/// outwards) and its kind, 32 bytes, so a block of four siblings is 128.
 ///
 /// A leaf's box is the box of the points it holds, grown as points arrive or
 /// move and refitted when one that set it leaves or the leaf is rebuilt, so a
