@@ -77,9 +77,9 @@
 //! | heap bytes per point | 183-185 | 94 | 29 (immutable) |
 //!
 //! In that run 10-NN took 0.45 / 0.41x rstar's time and a move 0.19 /
-//! 0.14x; on clustered data 0.56x and 0.24x. A second run gave 0.26-0.43x
-//! and 0.14x on all three data sets: the machine's noise is of the size of
-//! the margins.
+//! 0.14x; on clustered data 0.56x and 0.24x. Two runs of only the 10-NN and
+//! move groups gave 0.26-0.43x and 0.14-0.15x on all three data sets: the
+//! machine's noise is of the size of the margins.
 //!
 //! Why the default capacity is 32, not the notes' 500 (which works, see
 //! [`QuadTree::with_leaf_capacity`]): a 10-NN query scans every point of every
