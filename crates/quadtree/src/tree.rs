@@ -73,6 +73,8 @@ const NO_REGION_BITS: u64 = 63;
 const fn pack(k: Kind) -> u64 {
     match k {
         Kind::Flat(s) => {
+            debug_assert!(s.len < 1 << 24);
+            debug_assert!((s.class as u64) < NO_REGION_BITS || s.class == crate::leaf::NO_REGION);
             let class = if s.class == crate::leaf::NO_REGION {
                 NO_REGION_BITS
             } else {
@@ -1108,6 +1110,33 @@ mod tests {
         t.check_invariants();
         assert_eq!(t.stats().oversized_leaves, 0);
         assert!(t.stats().max_depth < MAX_DEPTH as usize);
+    }
+
+    #[test]
+    fn packed_kinds_round_trip() {
+        let big = (MAX_LEAF_CAPACITY + 1) as u32;
+        let kinds = [
+            Kind::Flat(Span::EMPTY),
+            Kind::Flat(Span {
+                off: u32::MAX,
+                len: big,
+                class: Arena::<u32>::class_for(big as usize),
+            }),
+            Kind::Flat(Span {
+                off: 7,
+                len: 0,
+                class: 2,
+            }),
+            Kind::Internal { first: u32::MAX },
+            Kind::Internal { first: 0 },
+            Kind::Capped { leaf: u32::MAX },
+            Kind::Capped { leaf: 0 },
+        ];
+        for k in kinds {
+            let mut h = Hot::UNUSED;
+            h.set_kind(k);
+            assert_eq!(h.kind(), k);
+        }
     }
 
     #[test]
