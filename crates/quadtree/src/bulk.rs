@@ -100,7 +100,9 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         self.build_range(0, &recs, 0, &mut leaves);
         let slots: usize = leaves
             .iter()
-            .filter(|&&(node, s, e)| matches!(self.hot[node as usize].kind, Kind::Flat(_)) && e > s)
+            .filter(|&&(node, s, e)| {
+                matches!(self.hot[node as usize].kind(), Kind::Flat(_)) && e > s
+            })
             .map(|&(_, s, e)| 1usize << Arena::<T>::class_for(e - s))
             .sum();
         self.arena.reserve(slots);
@@ -114,7 +116,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let mut placed: Vec<(T, Loc)> = Vec::with_capacity(n);
         for &(node, s, e) in &leaves {
             let run = &recs[s..e];
-            match self.hot[node as usize].kind {
+            match self.hot[node as usize].kind() {
                 Kind::Flat(_) => {
                     let span = self.fill_leaf(
                         node,
@@ -150,6 +152,10 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
                 }
             }
         }
+
+        // Internal nodes' boxes: the union of their children's (tighter than
+        // their cells', which is what makes clustered data cheap to search).
+        self.tighten(0);
 
         // The index, filled in the order of the hash table's buckets: each
         // insert then lands next to the previous one instead of on a random

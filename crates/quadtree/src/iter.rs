@@ -46,7 +46,7 @@ impl<'a, T: Copy> Iterator for Iter<'a, T> {
     fn next(&mut self) -> Option<(T, Point)> {
         // Ordinary leaves (unused nodes are empty leaves) ...
         while let Some(h) = self.tree.hot.get(self.node) {
-            if let Kind::Flat(s) = &h.kind {
+            if let Kind::Flat(s) = &h.kind() {
                 if let Some(e) = self.tree.arena.entries(s).get(self.slot) {
                     self.slot += 1;
                     self.remaining -= 1;

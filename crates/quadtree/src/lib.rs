@@ -43,8 +43,9 @@
 //! Distances are great-circle metres on a sphere of radius [`EARTH_RADIUS_M`]
 //! (the haversine distance, computed through the chord between unit vectors:
 //! see [`Point::distance_m`]). Cells are latitude/longitude rectangles, but
-//! pruning uses each cell's 3-D bounding box on the unit sphere, a lower bound
-//! that is right by construction across the antimeridian and at the poles.
+//! pruning uses each node's 3-D bounding box of its points' unit vectors
+//! (rounded outwards), a lower bound that is right by construction across
+//! the antimeridian and at the poles.
 //! Ties in distance go to the id inserted first, whatever the tree's shape.
 //!
 //! # Cost model
@@ -60,21 +61,25 @@
 //! | `nearest(p, k)` | O(h + k log k + B · leaves visited) |
 //! | `within`, `in_box` | O(h + cells touched · B + answers) |
 //! | `bulk_load` | O(n) radix passes + O(n) leaf fills |
-//! | memory | about 184 bytes per point (id index included), see BENCHMARKS.md; a tree's own: [`QuadTree::heap_bytes`] |
+//! | memory | about 184 bytes per point (183-185 measured, id index included), see BENCHMARKS.md; a tree's own: [`QuadTree::heap_bytes`] |
 //!
 //! Measured on 1M points (2-core AMD EPYC shared with other jobs, so read the
-//! ratios; `benches/quadtree.rs`, full table in `BENCHMARKS.md`), each
-//! contender starting from latitude/longitude and answering in metres (build
-//! and move from the rerun after the leaf-box change, the rest from the full
-//! run):
+//! ratios; `benches/quadtree.rs`, full tables in `BENCHMARKS.md`), each
+//! contender starting from latitude/longitude and answering in metres (one
+//! run of the build, 10-NN, radius and move groups, 2026-11-28):
 //!
 //! | task (uniform / real cities) | hld-quadtree | rstar 0.14 | kiddo 5.3 |
 //! |---|---|---|---|
-//! | bulk build | 534 / 476 ms | 705 / 511 ms | 525 / 428 ms |
-//! | 10 nearest | 3.6 / 4.1 µs | 7.4 / 7.8 µs | 4.0 / 2.8 µs |
-//! | within 1 km | 0.66 / 3.7 µs | 1.3 / 5.1 µs | 0.55 / 2.6 µs |
-//! | move ~100 m | 1.03 / 0.99 µs | 3.6 / 4.2 µs (remove + insert) | 0.69 / 0.78 µs (mutable tree) |
-//! | heap bytes per point | 184 | 94 | 29 (immutable) |
+//! | bulk build | 493 / 403 ms | 569 / 591 ms | 455 / 443 ms |
+//! | 10 nearest | 3.7 / 3.1 µs | 8.1 / 7.6 µs | 3.6 / 3.4 µs |
+//! | within 1 km | 0.61 / 3.5 µs | 0.80 / 4.9 µs | 0.47 / 2.9 µs |
+//! | move ~100 m | 0.61 / 0.57 µs | 3.3 / 4.1 µs (remove + insert) | 0.71 / 0.72 µs (mutable tree) |
+//! | heap bytes per point | 183-185 | 94 | 29 (immutable) |
+//!
+//! In that run 10-NN took 0.45 / 0.41x rstar's time and a move 0.19 /
+//! 0.14x; on clustered data 0.56x and 0.24x. Two runs of only the 10-NN and
+//! move groups gave 0.26-0.43x and 0.14-0.15x on all three data sets: the
+//! machine's noise is of the size of the margins.
 //!
 //! Why the default capacity is 32, not the notes' 500 (which works, see
 //! [`QuadTree::with_leaf_capacity`]): a 10-NN query scans every point of every
@@ -107,6 +112,7 @@ mod persist;
 mod point;
 mod range;
 mod tree;
+mod trig;
 
 pub use error::Error;
 pub use iter::Iter;

@@ -110,8 +110,9 @@ impl Point {
 /// The unit vector of `lat`, `lon` degrees.
 #[inline]
 pub(crate) fn unit(lat: f64, lon: f64) -> [f64; 3] {
-    let (sin_lat, cos_lat) = lat.to_radians().sin_cos();
-    let (sin_lon, cos_lon) = lon.to_radians().sin_cos();
+    // Degrees reduced exactly, not `to_radians().sin_cos()`: see `trig`.
+    let (sin_lat, cos_lat) = crate::trig::sin_cos_deg(lat);
+    let (sin_lon, cos_lon) = crate::trig::sin_cos_deg(lon);
     [cos_lat * cos_lon, cos_lat * sin_lon, sin_lat]
 }
 

@@ -154,7 +154,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         let bound = m_to_chord2_bound(radius_m);
         let mut stack = vec![0u32];
         while let Some(node) = stack.pop() {
-            match self.hot[node as usize].kind {
+            match self.hot[node as usize].kind() {
                 Kind::Internal { first } => {
                     for c in first..first + 4 {
                         if self.hot[c as usize].min_chord2(&q) <= bound {
@@ -214,7 +214,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
         if b.holds(cell) {
             return self.all_below(node, out);
         }
-        match self.hot[node as usize].kind {
+        match self.hot[node as usize].kind() {
             Kind::Internal { first } => {
                 for c in first..first + 4 {
                     self.box_node(c, b, out);
@@ -238,7 +238,7 @@ impl<T: Copy + Eq + Hash> QuadTree<T> {
     }
 
     fn all_below(&self, node: u32, out: &mut Vec<T>) {
-        match self.hot[node as usize].kind {
+        match self.hot[node as usize].kind() {
             Kind::Internal { first } => {
                 for c in first..first + 4 {
                     self.all_below(c, out);
