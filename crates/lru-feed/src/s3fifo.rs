@@ -218,13 +218,17 @@ impl<K: Hash + Eq, V, S: BuildHasher> Cache<K, V, S> {
     }
 
     pub(crate) fn put_hashed(&mut self, hash: u64, k: K, v: V) -> Option<(K, V)> {
-        if let Some((_, i)) = self.find_hashed(hash, &k) {
-            let n = &mut self.nodes[i as usize];
-            n.freq = (n.freq + 1).min(MAX_FREQ);
-            let old = std::mem::replace(&mut n.value, v);
-            return Some((k, old));
-        }
         let tag = tag_of(hash);
+        let nodes = &self.nodes;
+        let vacant = match self.table.probe(tag, |i| nodes[i as usize].key == k) {
+            Ok(pos) => {
+                let n = &mut self.nodes[self.table.idx_at(pos) as usize];
+                n.freq = (n.freq + 1).min(MAX_FREQ);
+                let old = std::mem::replace(&mut n.value, v);
+                return Some((k, old));
+            }
+            Err(vacant) => vacant,
+        };
         // A key remembered by the ghost was evicted too early: give it main.
         let queue = if self.ghost.contains(tag) {
             Queue::Main
@@ -242,17 +246,23 @@ impl<K: Hash + Eq, V, S: BuildHasher> Cache<K, V, S> {
                 freq: 0,
                 queue,
             });
-            self.table.insert(tag, i);
+            self.table.insert_at(vacant, tag, i);
             self.enqueue(i, queue);
             return None;
         }
+        // The victim's node is reused in place. The new word goes in first,
+        // where the probe stopped (removing the victim's word first could
+        // shift the run and move that spot); both words then name node `i`,
+        // so removing "(old_tag, i)" removes the victim's, or an identical
+        // twin when the tags are equal.
         let i = self.evict();
-        self.table.insert(tag, i);
         let n = &mut self.nodes[i as usize];
-        n.tag = tag;
+        let old_tag = std::mem::replace(&mut n.tag, tag);
         n.freq = 0;
         let old_k = std::mem::replace(&mut n.key, k);
         let old_v = std::mem::replace(&mut n.value, v);
+        self.table.insert_at_no_grow(vacant, tag, i);
+        self.table.remove_idx(old_tag, i);
         self.enqueue(i, queue);
         Some((old_k, old_v))
     }
@@ -318,8 +328,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> Cache<K, V, S> {
         self.ghost.contains(tag_of(self.hash(k)))
     }
 
-    /// Picks a victim, unlinks it and drops its table word; returns its slot.
-    /// Only called when the cache is full (so some queue is non-empty).
+    /// Picks a victim and unlinks it (its table word stays, for the caller to
+    /// drop); returns its slot. Only called when the cache is full (so some
+    /// queue is non-empty).
     fn evict(&mut self) -> u32 {
         loop {
             if self.small.len >= self.small_target || self.main.len == 0 {
@@ -334,7 +345,6 @@ impl<K: Hash + Eq, V, S: BuildHasher> Cache<K, V, S> {
                 }
                 let tag = n.tag;
                 self.ghost.insert(tag);
-                self.table.remove_idx(tag, i);
                 return i;
             }
             // Main is a CLOCK: advancing the hand past an entry is the same as
@@ -346,9 +356,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> Cache<K, V, S> {
                     n.freq -= 1;
                     self.main.head = n.next;
                 } else {
-                    let tag = n.tag;
                     self.dequeue(i);
-                    self.table.remove_idx(tag, i);
                     return i;
                 }
             }
