@@ -43,22 +43,10 @@ fn is_empty(word: u64) -> bool {
     idx_of(word) == u32::MAX
 }
 
-/// A table is at most `1 / SPARSE` full. Linear probing's cost is its
-/// branches more than its memory: at load one half, the "is this word
-/// empty?" tests of lookups and backward shifts went either way almost at
-/// random (valgrind's branch simulation: 1.5 mispredictions per access of
-/// the Zipf benchmark's `LruCache`, against 0.6 for schnellru); at most a
-/// third full they mispredict a third less (1.0), and the instructions
-/// drop 9% (shorter runs), for twice the index memory at 100 k entries (4 MB
-/// instead of 2: 42 bytes per entry instead of 21). The index outgrows L2
-/// either way, so the cache misses per access stayed the same in the
-/// simulation.
-const SPARSE: usize = 3;
-
-/// Buckets for `n` entries: at most a third full, so a miss probes about
-/// 1.6 words on average, nearly always within one 64-byte line.
+/// Buckets for `n` entries: at most half full, so a miss probes about 2.5
+/// words on average, nearly always within one 64-byte line.
 fn buckets_for(n: usize) -> usize {
-    (n.max(4) * SPARSE).next_power_of_two()
+    (n.max(4) * 2).next_power_of_two()
 }
 
 #[derive(Clone, Debug)]
@@ -126,10 +114,10 @@ impl IndexTable {
 
     /// Adds `(tag, idx)` at `vacant`, the `Err` of a [`probe`](Self::probe)
     /// for `tag` with no change to the table since. Grows the table (and then
-    /// probes afresh) when it would pass a third full.
+    /// probes afresh) when it would pass half full.
     #[inline]
     pub(crate) fn insert_at(&mut self, vacant: usize, tag: u32, idx: u32) {
-        if (self.len + 1) * SPARSE > self.words.len() {
+        if (self.len + 1) * 2 > self.words.len() {
             self.insert(tag, idx);
             return;
         }
@@ -164,10 +152,10 @@ impl IndexTable {
     }
 
     /// Adds `(tag, idx)`; the caller knows the key is not present. Grows the
-    /// table when it would pass a third full.
+    /// table when it would pass half full.
     #[inline]
     pub(crate) fn insert(&mut self, tag: u32, idx: u32) {
-        if (self.len + 1) * SPARSE > self.words.len() {
+        if (self.len + 1) * 2 > self.words.len() {
             self.rebuild(self.words.len() * 2);
         }
         self.len += 1;
@@ -308,7 +296,7 @@ mod tests {
                 Err(t.probe(tag, |_| false).unwrap_err())
             );
             let vacant = t.probe(tag, |j| j == i).unwrap_err();
-            t.insert_at(vacant, tag, i); // grows past a third full
+            t.insert_at(vacant, tag, i); // grows past half full
             model.push((tag, i));
             if i % 3 == 2 {
                 let (tag, j) = model.remove(0);
@@ -320,7 +308,7 @@ mod tests {
                 assert_eq!(t.idx_at(pos), j);
             }
         }
-        // insert_at_no_grow writes past the capacity asked for.
+        // insert_at_no_grow writes into a table that is already half full.
         let mut t = IndexTable::with_capacity(4);
         for i in 0..4 {
             let v = t.probe(5, |_| false).unwrap_err();
