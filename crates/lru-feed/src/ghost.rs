@@ -25,9 +25,9 @@ const MIN_WORDS: usize = 64;
 ///
 /// Why not an exact FIFO of fingerprints: a hash table of them costs a random
 /// memory access to insert, another to expire the oldest, and its size; the
-/// filter takes 2 * 16 bits per remembered key (a few dozen KB for a
-/// 100 k cache, resident in L2), one cache line per probe, and expiring a
-/// whole generation is one strided pass. A false positive (about 1%) lets a
+/// filter takes 16 bits per key of each generation (180 KB for a 100 k
+/// cache, whose ghost remembers 90 k keys), one cache line per probe, and
+/// expiring a whole generation is one strided pass. A false positive (about 1%) lets a
 /// new key skip the small queue, which costs at most a slightly worse
 /// eviction.
 #[derive(Clone, Debug)]
