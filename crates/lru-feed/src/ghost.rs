@@ -47,9 +47,7 @@ impl Ghost {
     /// A ghost remembering about the last `cap` evicted keys.
     pub(crate) fn new(cap: usize) -> Ghost {
         let generation = (cap / 2).max(1);
-        let blocks = (generation * BITS_PER_KEY)
-            .div_ceil(64)
-            .max(MIN_WORDS);
+        let blocks = (generation * BITS_PER_KEY).div_ceil(64).max(MIN_WORDS);
         Ghost {
             words: vec![0; 2 * blocks],
             young: 0,

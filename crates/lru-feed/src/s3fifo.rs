@@ -532,6 +532,51 @@ mod tests {
         c.check_invariants();
     }
 
+    /// Hashes every key to one value: every tag collides, so an evicting
+    /// put's new word and the victim's old one are identical twins.
+    #[derive(Default)]
+    struct OneHash;
+
+    impl std::hash::Hasher for OneHash {
+        fn finish(&self) -> u64 {
+            0x1234_5678_9ABC_DEF0
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    #[test]
+    fn evicting_puts_with_colliding_tags_keep_the_index_exact() {
+        let hasher = std::hash::BuildHasherDefault::<OneHash>::default();
+        for cap in [1usize, 2, 3, 8, 13] {
+            let mut c = Cache::with_hasher(cap, hasher.clone()).unwrap();
+            let mut last = std::collections::HashMap::new();
+            for step in 0..300u32 {
+                let k = step.wrapping_mul(7) % 23;
+                if step % 4 == 0 {
+                    if let Some(&v) = c.get(&k) {
+                        assert_eq!(Some(&v), last.get(&k));
+                    }
+                } else {
+                    if let Some((gone, _)) = c.put(k, step) {
+                        if gone != k {
+                            last.remove(&gone);
+                        }
+                    }
+                    last.insert(k, step);
+                }
+                if step % 37 == 5 {
+                    c.remove(&((step + 3) % 23));
+                    last.remove(&((step + 3) % 23));
+                }
+                c.check_invariants();
+                assert_eq!(c.len(), last.len());
+                for (k, v) in &last {
+                    assert_eq!(c.peek(k), Some(v), "cap {cap} step {step} key {k}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn removal_fixes_moved_nodes() {
         let mut c = Cache::new(8).unwrap();
