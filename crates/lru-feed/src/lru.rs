@@ -13,19 +13,14 @@ use crate::table::{tag_of, IndexTable};
 /// "No node": the end of a list.
 const NIL: u32 = u32::MAX;
 
-/// Field order is fixed (`repr(C)`) so that the links a hit rewrites sit
-/// right after the key it compares: with the default layout they came after
-/// the value, and a 24-byte node straddling two cache lines more often put
-/// the key and its links on different lines.
 #[derive(Clone)]
-#[repr(C)]
 struct Node<K, V> {
     key: K,
+    value: V,
     /// Towards the most recently used end.
     prev: u32,
     /// Towards the least recently used end.
     next: u32,
-    value: V,
 }
 
 /// An exact LRU cache: when full, `put` evicts the entry used least recently.
