@@ -62,21 +62,20 @@
 //!
 //! Measured on a Zipf(0.99) trace of 10 M accesses over 10 M keys, capacity
 //! 100 k, `u64` keys and values, a `get` per access and an insert on a miss
-//! (AMD EPYC, 2 shared cores; `BENCHMARKS.md` has the whole table, the peers
-//! and the command):
+//! (AMD EPYC, 2 cores shared with other jobs, so times move by tens of
+//! percent between runs; `BENCHMARKS.md` has every run, the peers, the
+//! command and instruction counts):
 //!
-//! | | hit ratio | ns / access | best peer |
+//! | | hit ratio | ns / access | best peer, same run |
 //! |---|---|---|---|
-//! | [`LruCache`] | 0.6208 | 52.9 | schnellru 45.1 |
-//! | [`Cache`] | 0.6791 | 61.2 | quick_cache 0.6776, 87.9 |
-//! | [`ConcurrentCache`], 2 threads | 0.6790 | 61.5 | quick_cache sync 104 |
+//! | [`LruCache`] | 0.6208 | 34.1 | schnellru 24.7 |
+//! | [`Cache`] | 0.6786 | 33.6 | quick_cache 0.6776, 52.1 |
+//! | [`ConcurrentCache`], 1 thread | 0.6786 | 45.7 | quick_cache sync 84.6 |
+//! | [`ConcurrentCache`], 2 threads | 0.6786 | 32.8 | quick_cache sync 119 |
 //!
-//! [`ExpiryMap`]: insert + remove of a hold among 100 k, 86 ns; expiring 1 M
-//! holds with a fixed TTL, 42 ms (a `LinkedHashMap`, as in the notes: 251 ms).
-//! A later run of the changed paths only (one probe per insert; the
-//! follow-up in `BENCHMARKS.md`): `LruCache` 44.7 ns against schnellru 41.1,
-//! `Cache` 68.4 against quick_cache 85.2, `ExpiryMap` insert + remove 85 ns
-//! against hashlink 64.5.
+//! [`ExpiryMap`]: insert + remove of a hold among 100 k, 67 ns (hashlink's
+//! `LinkedHashMap` 51 ns in the same run); expiring 1 M holds with a fixed
+//! TTL, 42 ms (a `LinkedHashMap`, as in the notes: 251 ms).
 //!
 //! # What it does not do
 //!
