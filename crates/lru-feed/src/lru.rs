@@ -480,23 +480,11 @@ impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for LruCache<K, V, S> {
 mod tests {
     use super::*;
 
-    /// Hashes every key to one value: every tag collides, so each probe
-    /// walks one long run.
-    #[derive(Default)]
-    struct OneHash;
-
-    impl std::hash::Hasher for OneHash {
-        fn finish(&self) -> u64 {
-            0x1234_5678_0000_0000
-        }
-        fn write(&mut self, _: &[u8]) {}
-    }
-
     #[test]
     fn eviction_with_colliding_tags_matches_a_vec_model() {
         // The evicting `put` writes the new word before removing the old one;
         // with equal tags both words read (tag, i) for a moment.
-        let hasher = std::hash::BuildHasherDefault::<OneHash>::default();
+        let hasher = std::hash::BuildHasherDefault::<crate::table::OneHash>::default();
         for cap in [1usize, 2, 3, 4, 7, 8] {
             let mut c = LruCache::with_hasher(cap, hasher.clone()).unwrap();
             let mut model: Vec<(u32, u32)> = Vec::new(); // most recent first

@@ -532,21 +532,9 @@ mod tests {
         c.check_invariants();
     }
 
-    /// Hashes every key to one value: every tag collides, so an evicting
-    /// put's new word and the victim's old one are identical twins.
-    #[derive(Default)]
-    struct OneHash;
-
-    impl std::hash::Hasher for OneHash {
-        fn finish(&self) -> u64 {
-            0x1234_5678_9ABC_DEF0
-        }
-        fn write(&mut self, _: &[u8]) {}
-    }
-
     #[test]
     fn evicting_puts_with_colliding_tags_keep_the_index_exact() {
-        let hasher = std::hash::BuildHasherDefault::<OneHash>::default();
+        let hasher = std::hash::BuildHasherDefault::<crate::table::OneHash>::default();
         for cap in [1usize, 2, 3, 8, 13] {
             let mut c = Cache::with_hasher(cap, hasher.clone()).unwrap();
             let mut last = std::collections::HashMap::new();
