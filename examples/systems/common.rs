@@ -76,6 +76,26 @@ pub fn percentile<T: Ord + Copy + Default>(samples: &mut [T], p: f64) -> T {
     samples[rank.clamp(1, samples.len()) - 1]
 }
 
+/// A duration in milliseconds, one decimal.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// A duration in microseconds, one decimal.
+pub fn us(d: Duration) -> String {
+    format!("{:.1} us", d.as_secs_f64() * 1e6)
+}
+
+/// A latency in µs, or in ms from one millisecond up.
+pub fn micros(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 1_000.0 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{us:.1} µs")
+    }
+}
+
 /// Items per second, human-readable.
 pub fn per_second(items: usize, took: Duration) -> String {
     let r = items as f64 / took.as_secs_f64().max(1e-9);

@@ -78,7 +78,7 @@ use std::time::Duration;
 use hld::consistent_hash::{stable_hash, BoundedLoad, Move};
 use hld::lru_feed::ExpiryMap;
 
-use crate::common::{bytes, fortunes, per_second, percentile, timed, Rng, Table};
+use crate::common::{bytes, fortunes, ms, per_second, percentile, timed, Rng, Table};
 
 /// A user.
 pub type UserId = u32;
@@ -1583,10 +1583,6 @@ impl World {
         r.table = table(cfg, &r, self.net.frames, self.net.duplicated);
         r
     }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
 fn table(cfg: &Config, r: &Report, frames: usize, duplicated: usize) -> Table {

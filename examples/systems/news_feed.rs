@@ -71,7 +71,7 @@ use std::time::Duration;
 use hld::consistent_hash::{self, HashRing, DEFAULT_VNODES};
 use hld::lru_feed::{self, FeedCache, Ranked};
 
-use crate::common::{bytes, fortunes, per_second, percentile, timed, Rng, Table};
+use crate::common::{bytes, fortunes, micros, per_second, percentile, timed, Rng, Table};
 
 /// A user (an account that follows and posts).
 pub type UserId = u32;
@@ -1170,15 +1170,6 @@ fn table(cfg: &Config, r: &Report) -> Table {
         ),
     );
     t
-}
-
-fn micros(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us >= 1_000.0 {
-        format!("{:.2} ms", us / 1e3)
-    } else {
-        format!("{us:.1} µs")
-    }
 }
 
 const FNV_OFFSET: u64 = 0xCBF2_9CE4_8422_2325;

@@ -70,7 +70,7 @@ use hld::consistent_hash::HashRing;
 use hld::lru_feed::{CachedStore, WritePolicy};
 use hld::quadtree::{Error, Point, QuadTree, Stats, EARTH_RADIUS_M};
 
-use crate::common::{bytes, per_second, percentile, timed, Rng, Table};
+use crate::common::{bytes, ms, per_second, percentile, timed, us, Rng, Table};
 
 /// A place's id in the DB (what the notes call a location id).
 pub type LocationId = u64;
@@ -1260,14 +1260,6 @@ pub fn run(cfg: &Config) -> Report {
 
     r.table = table(cfg, &r);
     r
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.1} us", d.as_secs_f64() * 1e6)
 }
 
 fn table(cfg: &Config, r: &Report) -> Table {

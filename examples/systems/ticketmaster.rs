@@ -96,7 +96,7 @@ use hld::consistent_hash::{self, stable_hash, HashRing, DEFAULT_VNODES};
 use hld::lru_feed::{self, Begin, ExpiryMap, IdempotencyCache};
 use hld::ratelimit::{self, Backoff, KeyedLimiter, Quota};
 
-use crate::common::{lock, per_second, percentile, timed, Rng, Table, Zipf};
+use crate::common::{lock, micros, per_second, percentile, timed, Rng, Table, Zipf};
 
 /// A show (one screening of one movie in one hall); its index in [`Catalog::shows`].
 pub type ShowId = u32;
@@ -3865,15 +3865,6 @@ pub fn run(cfg: &Config) -> Report {
     };
     rep.table = table(cfg, &rep);
     rep
-}
-
-fn micros(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us >= 1_000.0 {
-        format!("{:.2} ms", us / 1e3)
-    } else {
-        format!("{us:.1} µs")
-    }
 }
 
 fn secs(ms: u64) -> String {

@@ -95,7 +95,7 @@ use hld::consistent_hash::{HashRing, JumpHash};
 use hld::lru_feed::ExpiryMap;
 use hld::quadtree::{Error as GeoError, Point, QuadTree, EARTH_RADIUS_M};
 
-use crate::common::{bytes, per_second, percentile, Rng, Table};
+use crate::common::{bytes, per_second, percentile, us, Rng, Table};
 
 /// One second and one millisecond of simulated time, in nanoseconds.
 const SEC: u64 = 1_000_000_000;
@@ -1629,7 +1629,7 @@ fn table(cfg: &Config, r: &Report, cities: &[City]) -> Table {
     )
     .row(
         &format!("query p50 / p99 ({} nearest, under the update load)", cfg.k),
-        format!("{} / {}", micros(r.query_p50), micros(r.query_p99)),
+        format!("{} / {}", us(r.query_p50), us(r.query_p99)),
     )
     .row(
         "answered drivers: tree vs DLS position, p99 / max",
@@ -1697,10 +1697,6 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-fn micros(d: Duration) -> String {
-    format!("{:.1} us", d.as_secs_f64() * 1e6)
 }
 
 /// A hasher for the integer keys of the NotificationService and dispatch:
