@@ -96,6 +96,19 @@ pub fn micros(d: Duration) -> String {
     }
 }
 
+/// `n` with commas between groups of three digits.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Items per second, human-readable.
 pub fn per_second(items: usize, took: Duration) -> String {
     let r = items as f64 / took.as_secs_f64().max(1e-9);
@@ -211,6 +224,17 @@ mod tests {
         assert_eq!(percentile(&mut xs, 100.0), Duration::from_micros(100));
         assert_eq!(percentile::<Duration>(&mut [], 50.0), Duration::ZERO);
         assert_eq!(percentile(&mut [3u64, 1, 2], 50.0), 2);
+    }
+
+    #[test]
+    fn formatters() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(micros(Duration::from_nanos(12_340)), "12.3 µs");
+        assert_eq!(micros(Duration::from_micros(2_500)), "2.50 ms");
+        assert_eq!(us(Duration::from_nanos(1_250)), "1.2 us");
+        assert_eq!(ms(Duration::from_micros(2_250)), "2.2 ms");
     }
 
     #[test]

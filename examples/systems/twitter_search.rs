@@ -75,7 +75,7 @@ use hld::consistent_hash::JumpHash;
 use hld::inverted_index::{merge_newest, merge_top_k, InvertedIndex, ParseError, Query, Tokens};
 use hld::lru_feed::Cache;
 
-use crate::common::{bytes, fortunes, per_second, percentile, timed, Rng, Table};
+use crate::common::{bytes, fortunes, per_second, percentile, thousands, timed, Rng, Table};
 
 /// The workload's knobs.
 #[derive(Clone, Debug)]
@@ -869,18 +869,6 @@ fn snippet(t: &Tweet, chars: usize) -> String {
         s.push('…');
     }
     format!("@{}: \"{s}\"", t.user)
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn micros(d: Duration) -> String {

@@ -95,7 +95,7 @@ use hld::consistent_hash::{HashRing, JumpHash};
 use hld::lru_feed::ExpiryMap;
 use hld::quadtree::{Error as GeoError, Point, QuadTree, EARTH_RADIUS_M};
 
-use crate::common::{bytes, per_second, percentile, us, Rng, Table};
+use crate::common::{bytes, per_second, percentile, thousands, us, Rng, Table};
 
 /// One second and one millisecond of simulated time, in nanoseconds.
 const SEC: u64 = 1_000_000_000;
@@ -1685,18 +1685,6 @@ fn table(cfg: &Config, r: &Report, cities: &[City]) -> Table {
         ),
     );
     t
-}
-
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// A hasher for the integer keys of the NotificationService and dispatch:
