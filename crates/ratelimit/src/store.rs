@@ -192,6 +192,18 @@ impl InMemoryStore {
     }
 }
 
+/// Stores `tat` under `key` (0, the same as absent, removes it), copying
+/// the key only when it is new.
+fn put(m: &mut StoreMap, key: &[u8], tat: u64) {
+    if tat == 0 {
+        m.remove(key);
+    } else if let Some(v) = m.get_mut(key) {
+        *v = tat;
+    } else {
+        m.insert(key.into(), tat);
+    }
+}
+
 impl Store for InMemoryStore {
     fn get(&self, key: &[u8]) -> Result<u64, StoreError> {
         Ok(self.shard(key).lock().get(key).copied().unwrap_or(0))
@@ -208,13 +220,7 @@ impl Store for InMemoryStore {
         if actual != current {
             return Ok(Err(actual));
         }
-        if new == 0 {
-            m.remove(key);
-        } else if let Some(v) = m.get_mut(key) {
-            *v = new;
-        } else {
-            m.insert(key.into(), new);
-        }
+        put(&mut m, key, new);
         Ok(Ok(()))
     }
 
@@ -235,11 +241,7 @@ impl Store for InMemoryStore {
                 tat: current,
             },
             Some(new) => {
-                if let Some(v) = m.get_mut(key) {
-                    *v = new;
-                } else {
-                    m.insert(key.into(), new);
-                }
+                put(&mut m, key, new);
                 GcraOutcome {
                     allowed: true,
                     tat: new,
