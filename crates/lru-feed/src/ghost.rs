@@ -37,8 +37,6 @@ pub(crate) struct Ghost {
     words: Vec<u64>,
     /// Which generation (0 or 1) is young.
     young: usize,
-    /// Blocks (pairs of words).
-    blocks: usize,
     in_young: usize,
     generation: usize,
 }
@@ -51,7 +49,6 @@ impl Ghost {
         Ghost {
             words: vec![0; 2 * blocks],
             young: 0,
-            blocks,
             in_young: 0,
             generation,
         }
@@ -65,7 +62,8 @@ impl Ghost {
     #[inline]
     fn locate(&self, tag: u32) -> (usize, u64) {
         let x = (tag as u64 | 1 << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let block = (((x >> 32) * self.blocks as u64) >> 32) as usize;
+        let blocks = (self.words.len() / 2) as u64;
+        let block = (((x >> 32) * blocks) >> 32) as usize;
         let mask = 1u64 << (x & 63)
             | 1u64 << ((x >> 6) & 63)
             | 1u64 << ((x >> 12) & 63)
