@@ -184,15 +184,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> LruCache<K, V, S> {
             self.push_front(i);
             return None;
         }
-        // Full: the LRU node is reused in place for the new entry. Its word
-        // goes in first, where the probe stopped (removing the old word
-        // first could shift the run and move that spot); both words then
-        // name node `i`, so removing "(old_tag, i)" removes the old one, or
-        // an identical twin when the tags collide.
+        // Full: the LRU node is reused in place for the new entry.
         let i = self.tail;
         let old_tag = self.tag(&self.nodes[i as usize].key);
-        self.table.insert_at_no_grow(vacant, tag, i);
-        self.table.remove_idx(old_tag, i);
+        self.table.retag_at(vacant, tag, old_tag, i);
         self.promote(i);
         let node = &mut self.nodes[i as usize];
         let old_k = std::mem::replace(&mut node.key, k);

@@ -257,19 +257,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> Cache<K, V, S> {
             self.enqueue(i, queue);
             return None;
         }
-        // The victim's node is reused in place. The new word goes in first,
-        // where the probe stopped (removing the victim's word first could
-        // shift the run and move that spot); both words then name node `i`,
-        // so removing "(old_tag, i)" removes the victim's, or an identical
-        // twin when the tags are equal.
+        // The victim's node is reused in place.
         let i = self.evict();
         let n = &mut self.nodes[i as usize];
         let old_tag = std::mem::replace(&mut n.tag, tag);
         n.freq = 0;
         let old_k = std::mem::replace(&mut n.key, k);
         let old_v = std::mem::replace(&mut n.value, v);
-        self.table.insert_at_no_grow(vacant, tag, i);
-        self.table.remove_idx(old_tag, i);
+        self.table.retag_at(vacant, tag, old_tag, i);
         self.enqueue(i, queue);
         Some((old_k, old_v))
     }

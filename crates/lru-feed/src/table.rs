@@ -126,16 +126,23 @@ impl IndexTable {
         self.words[vacant] = pack(tag, idx);
     }
 
-    /// Like [`insert_at`](Self::insert_at) but never grows: for a cache that
-    /// briefly holds one word over its capacity (the new entry's, before the
-    /// evicted one's goes). The table keeps an empty word, as it has at least
-    /// twice the capacity's buckets.
+    /// Moves node `idx` from `old_tag` to `tag`: a full cache reusing its
+    /// victim's node for a new key. `vacant` is the `Err` of a
+    /// [`probe`](Self::probe) for `tag` with no change to the table since.
+    /// The new word goes in first, where the probe stopped (removing the old
+    /// one first could shift the run and move that spot); both words then
+    /// name `idx`, so removing `(old_tag, idx)` removes the old word, or an
+    /// identical twin when the tags are equal. Never grows: the table has at
+    /// least twice the capacity's buckets, so it holds the extra word for
+    /// that moment.
     #[inline]
-    pub(crate) fn insert_at_no_grow(&mut self, vacant: usize, tag: u32, idx: u32) {
+    pub(crate) fn retag_at(&mut self, vacant: usize, tag: u32, old_tag: u32, idx: u32) {
         debug_assert!(is_empty(self.words[vacant]));
         debug_assert!(self.len + 1 < self.words.len());
         self.len += 1;
         self.words[vacant] = pack(tag, idx);
+        let removed = self.remove_idx(old_tag, idx);
+        debug_assert!(removed);
     }
 
     /// The node index stored at a position returned by [`find`](Self::find).
@@ -308,7 +315,8 @@ mod tests {
                 assert_eq!(t.idx_at(pos), j);
             }
         }
-        // insert_at_no_grow writes into a table that is already half full.
+        // retag_at writes into a table that is already half full, with the
+        // old and new tags equal (twin words) and different.
         let mut t = IndexTable::with_capacity(4);
         for i in 0..4 {
             let v = t.probe(5, |_| false).unwrap_err();
@@ -316,10 +324,13 @@ mod tests {
         }
         let buckets = t.words.len();
         let v = t.probe(5, |_| false).unwrap_err();
-        t.insert_at_no_grow(v, 5, 4);
-        assert_eq!(t.words.len(), buckets);
-        assert!(t.remove_idx(5, 0));
-        for i in 1..5 {
+        t.retag_at(v, 5, 5, 0);
+        let v = t.probe(7, |_| false).unwrap_err();
+        t.retag_at(v, 7, 5, 1);
+        assert_eq!((t.words.len(), t.len()), (buckets, 4));
+        assert!(t.find(7, |j| j == 1).is_some());
+        assert!(t.find(5, |j| j == 1).is_none());
+        for i in [0, 2, 3] {
             assert!(t.find(5, |j| j == i).is_some());
         }
     }
