@@ -68,22 +68,27 @@ impl<'a> BitWriter<'a> {
 }
 
 /// Unpacks 32 values of `W` bits from exactly `W` words.
+///
+/// A 64-bit accumulator refilled a word at a time: with `W` a constant and
+/// the 32 steps unrolled, every refill test and shift is decided at compile
+/// time, leaving a shift and a mask per value and no bounds checks.
 #[inline(always)]
 fn unpack32<const W: u32>(src: &[u32], out: &mut [u32]) {
-    let src = &src[..W as usize];
+    let src: &[u32] = &src[..W as usize];
     let out = &mut out[..32];
     let mask: u64 = (1u64 << W) - 1;
-    for (i, o) in out.iter_mut().enumerate() {
-        let bit = i * W as usize;
-        let wi = bit >> 5;
-        let sh = bit & 31;
-        let lo = src[wi] as u64;
-        let hi = if sh + W as usize > 32 {
-            src[wi + 1] as u64
-        } else {
-            0
-        };
-        *o = (((hi << 32) | lo) >> sh & mask) as u32;
+    let mut acc = 0u64;
+    let mut have = 0u32;
+    let mut next = 0usize;
+    for o in out.iter_mut() {
+        if have < W {
+            acc |= (src[next] as u64) << have;
+            next += 1;
+            have += 32;
+        }
+        *o = (acc & mask) as u32;
+        acc >>= W;
+        have -= W;
     }
 }
 
