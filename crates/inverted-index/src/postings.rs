@@ -191,7 +191,12 @@ impl PostingList {
     /// The ids, ascending.
     pub fn iter(&self) -> Iter<'_> {
         Iter {
-            cursor: Cursor::new(self),
+            list: self,
+            next_block: 0,
+            pos: 0,
+            n: 0,
+            left: self.len(),
+            buf: [0; BLOCK],
         }
     }
 
@@ -287,23 +292,78 @@ impl PostingList {
     }
 }
 
-/// Iterator over a [`PostingList`]'s ids.
+/// Iterator over a [`PostingList`]'s ids, ascending: a block (128 ids) is
+/// decoded at a time and then read like a slice.
+#[derive(Clone)]
 pub struct Iter<'a> {
-    cursor: Cursor<'a>,
+    list: &'a PostingList,
+    /// Next block to decode (`meta.len()` is the tail).
+    next_block: usize,
+    /// The current block is `buf[pos..n]`.
+    pos: usize,
+    n: usize,
+    /// Ids not yet returned.
+    left: usize,
+    buf: [u32; BLOCK],
+}
+
+impl fmt::Debug for Iter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("left", &self.left).finish()
+    }
+}
+
+impl Iter<'_> {
+    /// Decodes the next block; false at the end.
+    #[cold]
+    fn refill(&mut self) -> bool {
+        let list = self.list;
+        let b = self.next_block;
+        if b < list.meta.len() {
+            let m = list.meta[b];
+            let base = if b == 0 { 0 } else { list.meta[b - 1].last + 1 };
+            codec::decode_ids(
+                m.fmt,
+                base,
+                m.last,
+                &list.data[m.offset as usize..],
+                &mut self.buf,
+            );
+            self.n = BLOCK;
+        } else if b == list.meta.len() && !list.tail.is_empty() {
+            self.n = list.tail.len();
+            self.buf[..self.n].copy_from_slice(&list.tail);
+        } else {
+            return false;
+        }
+        self.next_block = b + 1;
+        self.pos = 0;
+        true
+    }
 }
 
 impl Iterator for Iter<'_> {
     type Item = u32;
 
+    #[inline]
     fn next(&mut self) -> Option<u32> {
-        let d = self.cursor.doc();
-        if d == END {
+        if self.pos == self.n && !self.refill() {
             return None;
         }
-        self.cursor.next();
+        let d = self.buf[self.pos];
+        self.pos += 1;
+        self.left -= 1;
         Some(d)
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
 }
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl std::iter::FusedIterator for Iter<'_> {}
 
 impl<'a> IntoIterator for &'a PostingList {
     type Item = u32;
@@ -683,6 +743,26 @@ mod tests {
                 assert_eq!(got, want);
                 t += 1 + (rng(&mut s) % 700) as u32;
             }
+        }
+    }
+
+    #[test]
+    fn iter_is_exact_size_and_fused() {
+        for n in [0usize, 1, 127, 128, 129, 256, 300] {
+            let ids: Vec<u32> = (0..n as u32).map(|i| i * 7 + (i % 3)).collect();
+            let l = PostingList::from_sorted(&ids).unwrap();
+            let mut it = l.iter();
+            for k in 0..n {
+                assert_eq!(it.len(), n - k);
+                assert_eq!(it.next(), Some(ids[k]));
+            }
+            assert_eq!(it.len(), 0);
+            assert_eq!(it.next(), None);
+            assert_eq!(it.next(), None);
+            // A clone resumes where the original stood.
+            let mut a = l.iter();
+            a.nth(n / 2);
+            assert_eq!(a.clone().collect::<Vec<_>>(), ids[(n / 2 + 1).min(n)..]);
         }
     }
 
