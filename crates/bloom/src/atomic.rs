@@ -2,17 +2,17 @@
 
 use std::fmt;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::block::{masks, Block, BLOCK_BITS, WORDS};
 use crate::filter::{alloc_blocks, BloomFilter, Params};
 use crate::hash::{hash_one, DEFAULT_SEED};
 use crate::Error;
 
-/// A block of atomic words, one cache line.
+/// A block of atomic words, aligned like [`Block`] (within one cache line).
 #[derive(Default)]
-#[repr(C, align(64))]
-struct AtomicBlock([AtomicU64; WORDS]);
+#[repr(C, align(32))]
+struct AtomicBlock([AtomicU32; WORDS]);
 
 impl Clone for AtomicBlock {
     fn clone(&self) -> Self {
@@ -28,7 +28,7 @@ impl AtomicBlock {
 
 impl From<Block> for AtomicBlock {
     fn from(b: Block) -> Self {
-        AtomicBlock(b.0.map(AtomicU64::new))
+        AtomicBlock(b.0.map(AtomicU32::new))
     }
 }
 
@@ -191,7 +191,7 @@ impl AtomicBloomFilter {
             blocks: self
                 .blocks
                 .into_iter()
-                .map(|b| Block(b.0.map(AtomicU64::into_inner)))
+                .map(|b| Block(b.0.map(AtomicU32::into_inner)))
                 .collect(),
         }
     }
@@ -204,7 +204,8 @@ impl AtomicBloomFilter {
     /// Reads what [`to_bytes`](Self::to_bytes) (or `BloomFilter::to_bytes`) wrote.
     ///
     /// # Errors
-    /// [`Error::Corrupt`] for anything but an intact serialized filter.
+    /// [`Error::Corrupt`] for anything but an intact serialized filter,
+    /// [`Error::UnsupportedVersion`] for one of format version 1.
     pub fn from_bytes(bytes: &[u8]) -> Result<AtomicBloomFilter, Error> {
         BloomFilter::from_bytes(bytes).map(AtomicBloomFilter::from)
     }

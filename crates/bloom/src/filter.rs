@@ -70,7 +70,7 @@ impl Params {
     }
 
     /// Items per block from each word's fill (the maximum-likelihood estimate
-    /// `ln(1 - c/64) / (m ln(1 - 1/64))` for `c` set bits), averaged over the words.
+    /// `ln(1 - c/32) / (m ln(1 - 1/32))` for `c` set bits), averaged over the words.
     pub(crate) fn estimated_items(&self, blocks: impl Iterator<Item = Block>) -> f64 {
         let per_bit = (1.0 - 1.0 / WORD_BITS as f64).ln() * self.bits_per_word as f64;
         let per_word = |c: u32| {
@@ -195,7 +195,7 @@ impl BloomFilter {
         self.blocks[i].has(h, self.params.bits_per_word)
     }
 
-    /// Bits in the filter (512 per block).
+    /// Bits in the filter (256 per block).
     pub fn bit_len(&self) -> usize {
         self.blocks.len() * BLOCK_BITS as usize
     }

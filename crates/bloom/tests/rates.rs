@@ -58,14 +58,15 @@ fn url_like_strings_at_several_rates() {
 }
 
 #[test]
-fn two_bits_per_word_below_one_in_ten_thousand() {
+fn two_bits_per_word_at_one_in_a_hundred_thousand() {
     let n = 100_000u64;
-    let mut f = BloomFilter::new(n as usize, 1e-4).unwrap();
+    let mut f = BloomFilter::new(n as usize, 1e-5).unwrap();
     assert_eq!(f.num_hashes(), 16);
     f.extend(0..n);
+    // About 190 expected false positives: a measurement, not noise.
     let queries = 20_000_000u64;
     let rate = (n..n + queries).filter(|i| f.contains(i)).count() as f64 / queries as f64;
-    assert!(rate <= 1e-4, "measured {rate}");
+    assert!(rate <= 1e-5, "measured {rate}");
 }
 
 #[test]
