@@ -109,14 +109,16 @@ impl AtomicBloomFilter {
     /// Adds a pre-hashed key (a well-mixed 64-bit hash).
     #[inline]
     pub fn insert_hash(&self, h: u64) -> bool {
-        let block = &self.blocks[self.params.block_of(h)];
-        let mask = masks(h, self.params.bits_per_word);
+        let (first, span) = self.params.unit_of(h);
         let mut new = false;
-        for (word, &m) in block.0.iter().zip(&mask) {
-            // Read first: a word that already has the bits needs no write, so hot
-            // blocks are not bounced between cores for nothing.
-            if word.load(Relaxed) & m != m {
-                new |= word.fetch_or(m, Relaxed) & m != m;
+        for (half, block) in self.blocks[first..first + span].iter().enumerate() {
+            let mask = masks(h, self.params.rounds, half);
+            for (word, &m) in block.0.iter().zip(&mask) {
+                // Read first: a word that already has the bits needs no write, so
+                // hot blocks are not bounced between cores for nothing.
+                if word.load(Relaxed) & m != m {
+                    new |= word.fetch_or(m, Relaxed) & m != m;
+                }
             }
         }
         new
@@ -125,13 +127,18 @@ impl AtomicBloomFilter {
     /// Whether a pre-hashed key may have been inserted.
     #[inline]
     pub fn contains_hash(&self, h: u64) -> bool {
-        let block = &self.blocks[self.params.block_of(h)];
-        let mask = masks(h, self.params.bits_per_word);
-        block
-            .0
+        let (first, span) = self.params.unit_of(h);
+        self.blocks[first..first + span]
             .iter()
-            .zip(&mask)
-            .all(|(word, &m)| word.load(Relaxed) & m == m)
+            .enumerate()
+            .all(|(half, block)| {
+                let mask = masks(h, self.params.rounds, half);
+                block
+                    .0
+                    .iter()
+                    .zip(&mask)
+                    .all(|(word, &m)| word.load(Relaxed) & m == m)
+            })
     }
 
     /// Bits in the filter.
@@ -141,7 +148,7 @@ impl AtomicBloomFilter {
 
     /// Bits set (and tested) per item.
     pub fn num_hashes(&self) -> u32 {
-        self.params.bits_per_word * WORDS as u32
+        self.params.rounds * WORDS as u32
     }
 
     /// The false-positive rate the filter has now, from its bits. O(bits).

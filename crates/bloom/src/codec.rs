@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | 0 | 8 | magic `b"HLDBLOOM"` |
 //! | 8 | 4 | format version (2) |
-//! | 12 | 4 | bits set per word `m` (1..=4; `k = 8m`) |
+//! | 12 | 4 | rounds `m` (1, 2 or 4; `k = 8m`; with 2 or 4, `B` is even) |
 //! | 16 | 8 | blocks `B` (each 32 bytes) |
 //! | 24 | 8 | hash seed |
 //! | 32 | 8 | expected items |
@@ -27,7 +27,7 @@
 use crate::block::{Block, WORDS};
 use crate::filter::{BloomFilter, Params};
 use crate::hash::hash_bytes;
-use crate::sizing::{MAX_BITS_PER_WORD, MAX_BLOCKS};
+use crate::sizing::{MAX_BLOCKS, ROUNDS};
 use crate::Error;
 
 const MAGIC: &[u8; 8] = b"HLDBLOOM";
@@ -61,7 +61,7 @@ impl BloomFilter {
         let mut out = Vec::with_capacity(HEADER + self.blocks.len() * BLOCK_BYTES + CHECKSUM);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&p.bits_per_word.to_le_bytes());
+        out.extend_from_slice(&p.rounds.to_le_bytes());
         out.extend_from_slice(&p.blocks.to_le_bytes());
         out.extend_from_slice(&p.seed.to_le_bytes());
         out.extend_from_slice(&p.expected_items.to_le_bytes());
@@ -112,8 +112,8 @@ impl BloomFilter {
         if hash_bytes(0, body) != r.u64(HEADER + payload) {
             return Err(corrupt("checksum mismatch"));
         }
-        let bits_per_word = r.u32(12);
-        if !(1..=MAX_BITS_PER_WORD).contains(&bits_per_word) {
+        let rounds = r.u32(12);
+        if !ROUNDS.contains(&rounds) || (rounds > 1 && blocks % 2 != 0) {
             return Err(corrupt("impossible number of hashes"));
         }
         let expected_items = r.u64(32);
@@ -123,7 +123,7 @@ impl BloomFilter {
         }
         let params = Params {
             blocks,
-            bits_per_word,
+            rounds,
             seed: r.u64(24),
             expected_items,
             fp_rate,

@@ -70,6 +70,21 @@ fn two_bits_per_word_at_one_in_a_hundred_thousand() {
 }
 
 #[test]
+fn four_rounds_at_one_in_a_trillion() {
+    // k = 32 over a 64-byte line: too rare to measure, but sized, and never a
+    // false negative.
+    let n = 20_000u64;
+    let mut f = BloomFilter::new(n as usize, 1e-12).unwrap();
+    assert_eq!(f.num_hashes(), 32);
+    f.extend(0..n);
+    assert!((0..n).all(|i| f.contains(&i)));
+    assert!(f.estimated_fp_rate() < 1e-12);
+    let items = f.estimated_items();
+    assert!((items - n as f64).abs() < 0.03 * n as f64, "{items}");
+    assert_eq!((n..n + 1_000_000).filter(|i| f.contains(i)).count(), 0);
+}
+
+#[test]
 fn sequential_and_strided_keys_hash_well() {
     // Structured keys are where weak hashes break: sequential, and strided by
     // powers of two.
