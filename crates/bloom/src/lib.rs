@@ -78,11 +78,13 @@
 //! halves (module `block`), each with its `SAFETY` argument and tests.
 //!
 //! Measured (BENCHMARKS.md, `cargo bench -p hld-benches --bench bloom`, 10M keys
-//! at 1% on a shared 2-core AMD EPYC): insert 48 ns and lookup 64-77 ns per `u64`
-//! key, against 182 and 170-184 ns for fastbloom with its default hash and 85 and
-//! 87-125 ns for fastbloom with ahash. At that size the filter outgrows the cache
-//! and each operation's one cache miss dominates. [`AtomicBloomFilter`] does the
-//! same from many threads with `&self`.
+//! at 1% on a shared 2-core AMD EPYC, three runs on 2026-11-28): insert 21-37 ns
+//! and lookup 19-29 ns per `u64` key, 48-50 and 41-69 ns per 16-byte string,
+//! against 103-188 and 77-181 ns for fastbloom with its default hash (0.17-0.28x
+//! for `u64`, 0.26-0.42x for strings) and 37-98 and 42-120 ns for fastbloom
+//! with ahash. At that size the filter outgrows the cache and each operation's
+//! one cache miss dominates. [`AtomicBloomFilter`] does the same from many
+//! threads with `&self`.
 //!
 //! # What it does not do
 //!
