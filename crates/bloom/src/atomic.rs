@@ -2,17 +2,17 @@
 
 use std::fmt;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::block::{masks, Block, BLOCK_BITS, WORDS};
 use crate::filter::{alloc_blocks, BloomFilter, Params};
 use crate::hash::{hash_one, DEFAULT_SEED};
 use crate::Error;
 
-/// A block of atomic words, one cache line.
+/// A block of atomic words, aligned like [`Block`] (within one cache line).
 #[derive(Default)]
-#[repr(C, align(64))]
-struct AtomicBlock([AtomicU64; WORDS]);
+#[repr(C, align(32))]
+struct AtomicBlock([AtomicU32; WORDS]);
 
 impl Clone for AtomicBlock {
     fn clone(&self) -> Self {
@@ -28,7 +28,7 @@ impl AtomicBlock {
 
 impl From<Block> for AtomicBlock {
     fn from(b: Block) -> Self {
-        AtomicBlock(b.0.map(AtomicU64::new))
+        AtomicBlock(b.0.map(AtomicU32::new))
     }
 }
 
@@ -109,14 +109,16 @@ impl AtomicBloomFilter {
     /// Adds a pre-hashed key (a well-mixed 64-bit hash).
     #[inline]
     pub fn insert_hash(&self, h: u64) -> bool {
-        let block = &self.blocks[self.params.block_of(h)];
-        let mask = masks(h, self.params.bits_per_word);
+        let (first, span) = self.params.unit_of(h);
         let mut new = false;
-        for (word, &m) in block.0.iter().zip(&mask) {
-            // Read first: a word that already has the bits needs no write, so hot
-            // blocks are not bounced between cores for nothing.
-            if word.load(Relaxed) & m != m {
-                new |= word.fetch_or(m, Relaxed) & m != m;
+        for (half, block) in self.blocks[first..first + span].iter().enumerate() {
+            let mask = masks(h, self.params.rounds, half);
+            for (word, &m) in block.0.iter().zip(&mask) {
+                // Read first: a word that already has the bits needs no write, so
+                // hot blocks are not bounced between cores for nothing.
+                if word.load(Relaxed) & m != m {
+                    new |= word.fetch_or(m, Relaxed) & m != m;
+                }
             }
         }
         new
@@ -125,13 +127,18 @@ impl AtomicBloomFilter {
     /// Whether a pre-hashed key may have been inserted.
     #[inline]
     pub fn contains_hash(&self, h: u64) -> bool {
-        let block = &self.blocks[self.params.block_of(h)];
-        let mask = masks(h, self.params.bits_per_word);
-        block
-            .0
+        let (first, span) = self.params.unit_of(h);
+        self.blocks[first..first + span]
             .iter()
-            .zip(&mask)
-            .all(|(word, &m)| word.load(Relaxed) & m == m)
+            .enumerate()
+            .all(|(half, block)| {
+                let mask = masks(h, self.params.rounds, half);
+                block
+                    .0
+                    .iter()
+                    .zip(&mask)
+                    .all(|(word, &m)| word.load(Relaxed) & m == m)
+            })
     }
 
     /// Bits in the filter.
@@ -141,7 +148,7 @@ impl AtomicBloomFilter {
 
     /// Bits set (and tested) per item.
     pub fn num_hashes(&self) -> u32 {
-        self.params.bits_per_word * WORDS as u32
+        self.params.rounds * WORDS as u32
     }
 
     /// The false-positive rate the filter has now, from its bits. O(bits).
@@ -191,7 +198,7 @@ impl AtomicBloomFilter {
             blocks: self
                 .blocks
                 .into_iter()
-                .map(|b| Block(b.0.map(AtomicU64::into_inner)))
+                .map(|b| Block(b.0.map(AtomicU32::into_inner)))
                 .collect(),
         }
     }
@@ -204,7 +211,8 @@ impl AtomicBloomFilter {
     /// Reads what [`to_bytes`](Self::to_bytes) (or `BloomFilter::to_bytes`) wrote.
     ///
     /// # Errors
-    /// [`Error::Corrupt`] for anything but an intact serialized filter.
+    /// [`Error::Corrupt`] for anything but an intact serialized filter,
+    /// [`Error::UnsupportedVersion`] for one of format version 1.
     pub fn from_bytes(bytes: &[u8]) -> Result<AtomicBloomFilter, Error> {
         BloomFilter::from_bytes(bytes).map(AtomicBloomFilter::from)
     }

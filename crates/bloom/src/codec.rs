@@ -1,35 +1,40 @@
 //! The serialized form: what a crawler writes at a checkpoint and reads back after
 //! a crash, or ships to another process.
 //!
-//! Layout (all integers little-endian), version 1:
+//! Layout (all integers little-endian), version 2:
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `b"HLDBLOOM"` |
-//! | 8 | 4 | format version (1) |
-//! | 12 | 4 | bits set per word `m` (1..=4; `k = 8m`) |
-//! | 16 | 8 | blocks `B` (each 64 bytes) |
+//! | 8 | 4 | format version (2) |
+//! | 12 | 4 | rounds `m` (1, 2 or 4; `k = 8m`; with 2 or 4, `B` is even) |
+//! | 16 | 8 | blocks `B` (each 32 bytes) |
 //! | 24 | 8 | hash seed |
 //! | 32 | 8 | expected items |
 //! | 40 | 8 | target false-positive rate (IEEE 754 bits) |
-//! | 48 | 64·B | the blocks, eight `u64` words each |
-//! | 48 + 64·B | 8 | checksum: [`hash_bytes`](crate::hash_bytes) with seed 0 of all bytes before it |
+//! | 48 | 32·B | the blocks, eight `u32` words each |
+//! | 48 + 32·B | 8 | checksum: [`hash_bytes`](crate::hash_bytes) with seed 0 of all bytes before it |
 //!
 //! Reading checks the length first (nothing is allocated for a size the input
 //! does not hold), then the checksum, then every field: truncated, corrupted or
 //! foreign bytes are an [`Error::Corrupt`], never a panic.
+//!
+//! Version 1 (hld-bloom before 2026-11-28: 512-bit blocks of eight `u64` words,
+//! other bit positions) is refused with [`Error::UnsupportedVersion`]: its
+//! bits mean something else to this version, so reading them as version 2
+//! would lose items. Rebuild such a filter from its items.
 
 use crate::block::{Block, WORDS};
 use crate::filter::{BloomFilter, Params};
 use crate::hash::hash_bytes;
-use crate::sizing::{MAX_BITS_PER_WORD, MAX_BLOCKS};
+use crate::sizing::{MAX_BLOCKS, ROUNDS};
 use crate::Error;
 
 const MAGIC: &[u8; 8] = b"HLDBLOOM";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER: usize = 48;
 const CHECKSUM: usize = 8;
-const BLOCK_BYTES: usize = WORDS * 8;
+const BLOCK_BYTES: usize = WORDS * 4;
 
 fn corrupt(reason: &'static str) -> Error {
     Error::Corrupt { reason }
@@ -56,7 +61,7 @@ impl BloomFilter {
         let mut out = Vec::with_capacity(HEADER + self.blocks.len() * BLOCK_BYTES + CHECKSUM);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&p.bits_per_word.to_le_bytes());
+        out.extend_from_slice(&p.rounds.to_le_bytes());
         out.extend_from_slice(&p.blocks.to_le_bytes());
         out.extend_from_slice(&p.seed.to_le_bytes());
         out.extend_from_slice(&p.expected_items.to_le_bytes());
@@ -75,7 +80,8 @@ impl BloomFilter {
     ///
     /// # Errors
     /// [`Error::Corrupt`] if the bytes are truncated, altered (checksum), of an
-    /// unknown version, or describe an impossible filter.
+    /// unknown version, or describe an impossible filter;
+    /// [`Error::UnsupportedVersion`] for a filter written in format version 1.
     pub fn from_bytes(bytes: &[u8]) -> Result<BloomFilter, Error> {
         if bytes.len() < HEADER + CHECKSUM {
             return Err(corrupt("shorter than the header"));
@@ -84,8 +90,10 @@ impl BloomFilter {
         if &bytes[..8] != MAGIC {
             return Err(corrupt("not a hld-bloom filter (bad magic)"));
         }
-        if r.u32(8) != VERSION {
-            return Err(corrupt("unsupported format version"));
+        match r.u32(8) {
+            VERSION => {}
+            1 => return Err(Error::UnsupportedVersion { found: 1 }),
+            _ => return Err(corrupt("unknown format version")),
         }
         let blocks = r.u64(16);
         if blocks == 0 || blocks > MAX_BLOCKS {
@@ -104,8 +112,8 @@ impl BloomFilter {
         if hash_bytes(0, body) != r.u64(HEADER + payload) {
             return Err(corrupt("checksum mismatch"));
         }
-        let bits_per_word = r.u32(12);
-        if !(1..=MAX_BITS_PER_WORD).contains(&bits_per_word) {
+        let rounds = r.u32(12);
+        if !ROUNDS.contains(&rounds) || (rounds > 1 && blocks % 2 != 0) {
             return Err(corrupt("impossible number of hashes"));
         }
         let expected_items = r.u64(32);
@@ -115,7 +123,7 @@ impl BloomFilter {
         }
         let params = Params {
             blocks,
-            bits_per_word,
+            rounds,
             seed: r.u64(24),
             expected_items,
             fp_rate,
@@ -124,7 +132,7 @@ impl BloomFilter {
             crate::pages::reserve(blocks as usize).map_err(|_| corrupt("too large to allocate"))?;
         out.extend(body[HEADER..].chunks_exact(BLOCK_BYTES).map(|c| {
             Block(std::array::from_fn(|w| {
-                u64::from_le_bytes(c[w * 8..w * 8 + 8].try_into().expect("8 bytes"))
+                u32::from_le_bytes(c[w * 4..w * 4 + 4].try_into().expect("4 bytes"))
             }))
         }));
         Ok(BloomFilter {

@@ -27,6 +27,13 @@ pub enum Error {
         /// Why the bytes were refused.
         reason: &'static str,
     },
+    /// Intact serialized bytes of an older format version whose bits this
+    /// version reads differently (version 1: 512-bit blocks, before
+    /// 2026-11-28). Rebuild the filter from its items.
+    UnsupportedVersion {
+        /// The version found in the header.
+        found: u32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -47,6 +54,10 @@ impl fmt::Display for Error {
                 write!(f, "filters are incompatible: different {what}")
             }
             Error::Corrupt { reason } => write!(f, "not a valid serialized filter: {reason}"),
+            Error::UnsupportedVersion { found } => write!(
+                f,
+                "serialized filter format version {found} is no longer read; rebuild the filter"
+            ),
         }
     }
 }

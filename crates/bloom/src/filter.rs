@@ -3,9 +3,9 @@
 use std::fmt;
 use std::hash::Hash;
 
-use crate::block::{block_index, Block, BLOCK_BITS, WORDS, WORD_BITS};
+use crate::block::{block_index, masks, Block, BLOCK_BITS, WORDS, WORD_BITS};
 use crate::hash::{hash_one, DEFAULT_SEED};
-use crate::sizing::shape_for;
+use crate::sizing::{per_word, shape_for, span};
 use crate::Error;
 
 /// What a filter was built for and how it hashes: everything but the bits.
@@ -14,7 +14,8 @@ use crate::Error;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Params {
     pub blocks: u64,
-    pub bits_per_word: u32,
+    /// Rounds `m` of eight bits (`k = 8m`): 1, 2 or 4.
+    pub rounds: u32,
     pub seed: u64,
     pub expected_items: u64,
     pub fp_rate: f64,
@@ -36,24 +37,35 @@ impl Params {
         let shape = shape_for(expected_items as u64, fp_rate).ok_or(too_large)?;
         Ok(Params {
             blocks: shape.blocks,
-            bits_per_word: shape.bits_per_word,
+            rounds: shape.rounds,
             seed,
             expected_items: expected_items as u64,
             fp_rate,
         })
     }
 
-    /// The block `h` goes to.
+    /// The block `h` goes to in a one-round filter.
     #[inline(always)]
     pub(crate) fn block_of(&self, h: u64) -> usize {
         block_index(h, self.blocks) as usize
+    }
+
+    /// The first block of `h`'s unit (its block, or its line's first block),
+    /// and how many blocks the unit has.
+    #[inline(always)]
+    pub(crate) fn unit_of(&self, h: u64) -> (usize, usize) {
+        let span = span(self.rounds);
+        (
+            (block_index(h, self.blocks / span) * span) as usize,
+            span as usize,
+        )
     }
 
     pub(crate) fn compatible(&self, other: &Params) -> Result<(), Error> {
         if self.blocks != other.blocks {
             return Err(Error::Incompatible { what: "sizes" });
         }
-        if self.bits_per_word != other.bits_per_word {
+        if self.rounds != other.rounds {
             return Err(Error::Incompatible {
                 what: "numbers of hashes",
             });
@@ -64,15 +76,27 @@ impl Params {
         Ok(())
     }
 
+    /// The chance that a random item's bits are all set in its unit, averaged
+    /// over the units.
     pub(crate) fn estimated_fp_rate(&self, blocks: impl Iterator<Item = Block>) -> f64 {
-        let sum: f64 = blocks.map(|b| b.hit_probability(self.bits_per_word)).sum();
-        sum / self.blocks as f64
+        let (q, span) = (per_word(self.rounds), span(self.rounds) as usize);
+        let (mut sum, mut unit) = (0.0, 1.0);
+        for (i, b) in blocks.enumerate() {
+            unit *= b.hit_probability(q);
+            if (i + 1) % span == 0 {
+                sum += unit;
+                unit = 1.0;
+            }
+        }
+        sum / (self.blocks / span as u64) as f64
     }
 
-    /// Items per block from each word's fill (the maximum-likelihood estimate
-    /// `ln(1 - c/64) / (m ln(1 - 1/64))` for `c` set bits), averaged over the words.
+    /// Items per unit from each word's fill (the maximum-likelihood estimate
+    /// `ln(1 - c/32) / (q ln(1 - 1/32))` for `c` set bits, `q` bits per item
+    /// and word), averaged over the unit's words, summed over the units.
     pub(crate) fn estimated_items(&self, blocks: impl Iterator<Item = Block>) -> f64 {
-        let per_bit = (1.0 - 1.0 / WORD_BITS as f64).ln() * self.bits_per_word as f64;
+        let span = span(self.rounds) as f64;
+        let per_bit = (1.0 - 1.0 / WORD_BITS as f64).ln() * per_word(self.rounds) as f64;
         let per_word = |c: u32| {
             // A full word says "at least this many": use 63.5 set bits.
             let c = (c as f64).min(WORD_BITS as f64 - 0.5);
@@ -80,7 +104,8 @@ impl Params {
         };
         blocks
             .map(|b| b.0.iter().map(|w| per_word(w.count_ones())).sum::<f64>() / WORDS as f64)
-            .sum()
+            .sum::<f64>()
+            / span
     }
 }
 
@@ -184,25 +209,52 @@ impl BloomFilter {
     /// hash): the filter uses its bits as they are.
     #[inline(always)]
     pub fn insert_hash(&mut self, h: u64) -> bool {
-        let i = self.params.block_of(h);
-        self.blocks[i].set(h, self.params.bits_per_word)
+        if self.params.rounds == 1 {
+            let i = self.params.block_of(h);
+            return self.blocks[i].set1(h);
+        }
+        self.insert_line(h)
     }
 
     /// Whether a pre-hashed key may have been inserted.
     #[inline(always)]
     pub fn contains_hash(&self, h: u64) -> bool {
-        let i = self.params.block_of(h);
-        self.blocks[i].has(h, self.params.bits_per_word)
+        if self.params.rounds == 1 {
+            let i = self.params.block_of(h);
+            return self.blocks[i].has1(h);
+        }
+        self.contains_line(h)
     }
 
-    /// Bits in the filter (512 per block).
+    // k = 16 and 32 (rates below ~1e-4): a 64-byte line of two blocks, out of
+    // line so that the k = 8 path inlines small.
+    #[inline(never)]
+    fn insert_line(&mut self, h: u64) -> bool {
+        let (first, _) = self.params.unit_of(h);
+        let m = self.params.rounds;
+        let lo = self.blocks[first].set_mask(&masks(h, m, 0));
+        let hi = self.blocks[first + 1].set_mask(&masks(h, m, 1));
+        lo | hi
+    }
+
+    #[inline(never)]
+    fn contains_line(&self, h: u64) -> bool {
+        let (first, _) = self.params.unit_of(h);
+        let m = self.params.rounds;
+        // Both halves tested, no early exit: the line is one cache miss either way.
+        let lo = self.blocks[first].has_mask(&masks(h, m, 0));
+        let hi = self.blocks[first + 1].has_mask(&masks(h, m, 1));
+        lo & hi
+    }
+
+    /// Bits in the filter (256 per block).
     pub fn bit_len(&self) -> usize {
         self.blocks.len() * BLOCK_BITS as usize
     }
 
-    /// Bits set (and tested) per item: `k`, a multiple of 8.
+    /// Bits set (and tested) per item: `k` = 8, 16 or 32.
     pub fn num_hashes(&self) -> u32 {
-        self.params.bits_per_word * WORDS as u32
+        self.params.rounds * WORDS as u32
     }
 
     /// Bytes the filter's bits occupy (`bit_len / 8`).

@@ -31,16 +31,22 @@
 //!
 //! A classic Bloom filter sets `k` bits anywhere in a large array: `k` cache misses
 //! per insert or lookup. This one is *blocked* (Putze, Sanders, Singler 2007) in the
-//! split-block style of Apache Parquet and Impala: the hash picks one 512-bit block
-//! (a 64-byte, 64-byte-aligned cache line) and sets one bit in each of its eight
-//! 64-bit words (`k = 8`; two bits per word, `k = 16`, for rates below about
-//! 1e-4, where that is smaller). An insert or lookup is one hash, one cache miss
-//! and a few instructions over eight words, with no data-dependent branches.
+//! split-block style of Apache Parquet, Impala and Kudu: the hash picks one 256-bit
+//! block (32 bytes, 32-byte aligned, so inside one cache line) and sets one bit in
+//! each of its eight 32-bit words (`k = 8`). For rates below about 1e-4, where
+//! that takes less space, an item owns a 64-byte line of two blocks instead and
+//! sets one bit (`k = 16`) or, below about 1e-10, two bits (`k = 32`) in each of
+//! its sixteen words. An insert or lookup is one hash, one cache miss and a few
+//! instructions, with no loops and no data-dependent branches: at `k = 8` the
+//! eight positions come from two multiplies of the hash and the eight one-bit
+//! masks from one pass of SSE2 over four 32-bit lanes (on x86-64; a scalar loop
+//! computing the same bits elsewhere), about 50 instructions per lookup from
+//! key to answer.
 //!
 //! Blocks fill unevenly, so a blocked filter needs a little more space than a
 //! classic one for the same rate; [`BloomFilter::new`] accounts for it exactly
 //! (the Poisson-weighted rate over block loads) and sizes the filter so the
-//! measured rate at capacity stays at or under the target: at 1%, 10.25 bits per
+//! measured rate at capacity stays at or under the target: at 1%, 10.7 bits per
 //! item (a classic filter: 9.6). Bit and block indexes are 64-bit throughout.
 //!
 //! # The hash is stable
@@ -58,23 +64,27 @@
 //! | `insert`, `contains` | O(1): one hash, one cache line |
 //! | `new` | O(bits) to zero the array |
 //! | `union`, `to_bytes`, `from_bytes`, `estimated_fp_rate` | O(bits) |
-//! | memory | `bit_len / 8` bytes: 10.25 bits per item at 1%, 15.9 at 0.1% |
+//! | memory | `bit_len / 8` bytes: 10.7 bits per item at 1%, 17.1 at 0.1%, 39.6 at 1e-6 |
 //!
 //! Filters of 4 MiB and more are reserved, advised onto transparent huge pages
 //! (`madvise(MADV_HUGEPAGE)`, Linux) and only then zeroed, as are their clones,
-//! snapshots and `from_bytes` copies: at 10M items (12.8 MB) a random lookup on
+//! snapshots and `from_bytes` copies: at 10M items (13.4 MB) a random lookup on
 //! 4 KiB pages also pays a TLB miss and a page walk, on 2 MiB pages it does not.
 //! In six paired runs of 10M random hits on a shared 2-core AMD EPYC VM that
 //! took a hit from 55-85 ns (median 72.5) to 48-72 ns (median 53.5), faster in
-//! every pair. Where the kernel has no THP or declines, nothing changes. This
-//! one system call is the crate's only `unsafe` code (module `pages`).
+//! every pair (measured with the format 1 layout). Where the kernel has no THP
+//! or declines, nothing changes. The crate's `unsafe` code is this one system
+//! call (module `pages`) and the aligned SSE2 load and store of a block's two
+//! halves (module `block`), each with its `SAFETY` argument and tests.
 //!
 //! Measured (BENCHMARKS.md, `cargo bench -p hld-benches --bench bloom`, 10M keys
-//! at 1% on a shared 2-core AMD EPYC): insert 48 ns and lookup 64-77 ns per `u64`
-//! key, against 182 and 170-184 ns for fastbloom with its default hash and 85 and
-//! 87-125 ns for fastbloom with ahash. At that size the filter outgrows the cache
-//! and each operation's one cache miss dominates. [`AtomicBloomFilter`] does the
-//! same from many threads with `&self`.
+//! at 1% on a shared 2-core AMD EPYC, three runs on 2026-11-28): insert 21-37 ns
+//! and lookup 19-29 ns per `u64` key, 48-50 and 41-69 ns per 16-byte string,
+//! against 103-188 and 77-181 ns for fastbloom with its default hash (0.17-0.28x
+//! for `u64`, 0.26-0.42x for strings) and 37-98 and 42-120 ns for fastbloom
+//! with ahash. At that size the filter outgrows the cache and each operation's
+//! one cache miss dominates. [`AtomicBloomFilter`] does the same from many
+//! threads with `&self`.
 //!
 //! # What it does not do
 //!

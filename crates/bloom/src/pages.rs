@@ -1,7 +1,7 @@
 //! Backing memory for big filters: reserved, then (on Linux) advised onto
 //! transparent huge pages before the first write.
 //!
-//! Why: a filter of 10M items at 1% is 12.8 MB. On 4 KiB pages that is over
+//! Why: a filter of 10M items at 1% is 13.4 MB. On 4 KiB pages that is over
 //! 3,000 pages, more than a core's second-level TLB holds, so a random lookup
 //! pays a page walk on top of its one cache miss; on a virtual machine the
 //! walk is two-dimensional and costs more than the miss. On 2 MiB pages the

@@ -28,7 +28,7 @@ proptest! {
     fn never_a_false_negative(
         ops in proptest::collection::vec(op(), 1..400),
         expected in 1usize..2_000,
-        rate in prop_oneof![Just(0.5), Just(0.1), Just(0.01), Just(1e-5)],
+        rate in prop_oneof![Just(0.5), Just(0.1), Just(0.01), Just(1e-5), Just(1e-12)],
         seed in any::<u64>(),
     ) {
         let mut f = BloomFilter::with_seed(expected, rate, seed).unwrap();
