@@ -752,9 +752,9 @@ mod tests {
             let ids: Vec<u32> = (0..n as u32).map(|i| i * 7 + (i % 3)).collect();
             let l = PostingList::from_sorted(&ids).unwrap();
             let mut it = l.iter();
-            for k in 0..n {
+            for (k, &id) in ids.iter().enumerate() {
                 assert_eq!(it.len(), n - k);
-                assert_eq!(it.next(), Some(ids[k]));
+                assert_eq!(it.next(), Some(id));
             }
             assert_eq!(it.len(), 0);
             assert_eq!(it.next(), None);
