@@ -68,14 +68,14 @@
 //!
 //! | | hit ratio | ns / access | best peer, same run |
 //! |---|---|---|---|
-//! | [`LruCache`] | 0.6208 | 34.1 | schnellru 24.7 |
-//! | [`Cache`] | 0.6786 | 33.6 | quick_cache 0.6776, 52.1 |
-//! | [`ConcurrentCache`], 1 thread | 0.6786 | 45.7 | quick_cache sync 84.6 |
-//! | [`ConcurrentCache`], 2 threads | 0.6786 | 32.8 | quick_cache sync 119 |
+//! | [`LruCache`] | 0.6208 | 36.5 | schnellru 28.1 |
+//! | [`Cache`] | 0.6786 | 33.7 | quick_cache 0.6776, 50.2 |
+//! | [`ConcurrentCache`], 1 thread | 0.6785 | 56.4 | quick_cache sync 90.1 |
+//! | [`ConcurrentCache`], 2 threads | 0.6785 | 32.8 | quick_cache sync 100 |
 //!
-//! [`ExpiryMap`]: insert + remove of a hold among 100 k, 67 ns (hashlink's
-//! `LinkedHashMap` 51 ns in the same run); expiring 1 M holds with a fixed
-//! TTL, 42 ms (a `LinkedHashMap`, as in the notes: 251 ms).
+//! [`ExpiryMap`]: insert + remove of a hold among 100 k, 60 ns (hashlink's
+//! `LinkedHashMap` 46 ns in the same run); expiring 1 M holds with a fixed
+//! TTL, 26 ms (a `LinkedHashMap`, as in the notes: 228 ms).
 //!
 //! # What it does not do
 //!
