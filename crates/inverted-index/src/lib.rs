@@ -74,8 +74,9 @@
 //! benchmark machine: ingest of tweet-sized texts at 131k docs/s on one core
 //! (tantivy: 100k), BM25 top-10 of a two-term OR over 1M documents in 435 us
 //! (tantivy: 426 us), an AND of 1M and 1k ids in 67 us and of 1M and 100k in
-//! 3.5 to 4.2 ms (roaring: 2.7 us and 82 us, with bitmaps 1.6x larger;
-//! a galloping search over uncompressed `Vec<u32>`s: 112 us and 1.9 ms).
+//! 3.5 to 4.2 ms on a busy machine, 2.1 to 2.3 ms on a quiet one (roaring:
+//! 2.7 us and 49 to 82 us, with bitmaps 1.6x larger; a galloping search over
+//! uncompressed `Vec<u32>`s: 112 us and 1.6 to 1.9 ms).
 //!
 //! # What it does not do
 //!
