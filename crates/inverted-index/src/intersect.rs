@@ -66,13 +66,7 @@ pub(crate) struct Prober<'a> {
     buf: [u32; BLOCK],
 }
 
-/// Blocks of a list, the tail counting as one when non-empty.
-#[inline]
-fn n_blocks(list: &PostingList) -> usize {
-    list.blocks().len() + usize::from(!list.tail().is_empty())
-}
-
-/// Last id of block `b < n_blocks(list)`.
+/// Last id of block `b < list.n_blocks()`.
 #[inline]
 fn block_last(list: &PostingList, b: usize) -> u32 {
     let meta = list.blocks();
@@ -94,7 +88,7 @@ fn find_block(list: &PostingList, from: usize, t: u32) -> usize {
         return if from == nm && list.tail().last().is_some_and(|&l| l >= t) {
             nm
         } else {
-            n_blocks(list)
+            list.n_blocks()
         };
     }
     if meta[from].last >= t {
@@ -115,25 +109,9 @@ fn find_block(list: &PostingList, from: usize, t: u32) -> usize {
     }
 }
 
-/// Decodes block `b < n_blocks(list)` into `out`; returns its length.
-#[inline]
-fn decode_block(list: &PostingList, b: usize, out: &mut [u32; BLOCK]) -> usize {
-    let meta = list.blocks();
-    if b < meta.len() {
-        let m = meta[b];
-        let base = if b == 0 { 0 } else { meta[b - 1].last + 1 };
-        codec::decode_ids(m.fmt, base, m.last, &list.data()[m.offset as usize..], out);
-        BLOCK
-    } else {
-        let t = list.tail();
-        out[..t.len()].copy_from_slice(t);
-        t.len()
-    }
-}
-
 impl<'a> Prober<'a> {
     pub(crate) fn new(list: &'a PostingList) -> Prober<'a> {
-        let nb = n_blocks(list);
+        let nb = list.n_blocks();
         let mut p = Prober {
             list,
             nb,
@@ -217,7 +195,7 @@ impl<'a> Prober<'a> {
                 }
                 return w;
             }
-            self.n = decode_block(self.list, self.block, &mut self.buf);
+            self.n = self.list.decode_block(self.block, &mut self.buf);
             self.pos = 0;
             self.mode = Mode::Decoded;
         }
@@ -376,7 +354,7 @@ impl<'a> Conj<'a> {
         let others = lists[1..].iter().map(|l| Prober::new(l)).collect();
         let mut c = Conj {
             lead,
-            lead_nb: n_blocks(lead),
+            lead_nb: lead.n_blocks(),
             lists,
             next_block: 0,
             others,
@@ -416,7 +394,7 @@ impl<'a> Conj<'a> {
                 return END;
             }
             self.next_block = b + 1;
-            let n = decode_block(self.lead, b, &mut self.buf);
+            let n = self.lead.decode_block(b, &mut self.buf);
             let start = self.buf[..n].partition_point(|&x| x < t);
             let run = &mut self.buf[start..n];
             let mut m = run.len();

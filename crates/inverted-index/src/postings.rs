@@ -265,6 +265,27 @@ impl PostingList {
         self.len() + other.len() - self.intersection_len(other)
     }
 
+    /// Blocks, the tail counting as one when non-empty.
+    #[inline]
+    pub(crate) fn n_blocks(&self) -> usize {
+        self.meta.len() + usize::from(!self.tail.is_empty())
+    }
+
+    /// Decodes block `b < n_blocks()` (the tail when `b == meta.len()`) into
+    /// `out`; returns its length.
+    #[inline]
+    pub(crate) fn decode_block(&self, b: usize, out: &mut [u32; BLOCK]) -> usize {
+        if b < self.meta.len() {
+            let m = self.meta[b];
+            let base = if b == 0 { 0 } else { self.meta[b - 1].last + 1 };
+            codec::decode_ids(m.fmt, base, m.last, &self.data[m.offset as usize..], out);
+            BLOCK
+        } else {
+            out[..self.tail.len()].copy_from_slice(&self.tail);
+            self.tail.len()
+        }
+    }
+
     /// Skip data of the sealed blocks.
     #[inline]
     pub(crate) fn blocks(&self) -> &[BlockMeta] {
@@ -317,26 +338,11 @@ impl Iter<'_> {
     /// Decodes the next block; false at the end.
     #[cold]
     fn refill(&mut self) -> bool {
-        let list = self.list;
-        let b = self.next_block;
-        if b < list.meta.len() {
-            let m = list.meta[b];
-            let base = if b == 0 { 0 } else { list.meta[b - 1].last + 1 };
-            codec::decode_ids(
-                m.fmt,
-                base,
-                m.last,
-                &list.data[m.offset as usize..],
-                &mut self.buf,
-            );
-            self.n = BLOCK;
-        } else if b == list.meta.len() && !list.tail.is_empty() {
-            self.n = list.tail.len();
-            self.buf[..self.n].copy_from_slice(&list.tail);
-        } else {
+        if self.next_block >= self.list.n_blocks() {
             return false;
         }
-        self.next_block = b + 1;
+        self.n = self.list.decode_block(self.next_block, &mut self.buf);
+        self.next_block += 1;
         self.pos = 0;
         true
     }
