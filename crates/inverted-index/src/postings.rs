@@ -195,7 +195,6 @@ impl PostingList {
             next_block: 0,
             pos: 0,
             n: 0,
-            left: self.len(),
             buf: [0; BLOCK],
         }
     }
@@ -323,14 +322,12 @@ pub struct Iter<'a> {
     /// The current block is `buf[pos..n]`.
     pos: usize,
     n: usize,
-    /// Ids not yet returned.
-    left: usize,
     buf: [u32; BLOCK],
 }
 
 impl fmt::Debug for Iter<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iter").field("left", &self.left).finish()
+        f.debug_struct("Iter").field("left", &self.len()).finish()
     }
 }
 
@@ -358,12 +355,14 @@ impl Iterator for Iter<'_> {
         }
         let d = self.buf[self.pos];
         self.pos += 1;
-        self.left -= 1;
         Some(d)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        // Every block before the current one holds BLOCK ids.
+        let done = self.next_block.saturating_sub(1) * BLOCK + self.pos;
+        let left = self.list.len() - done;
+        (left, Some(left))
     }
 }
 
