@@ -52,17 +52,24 @@ impl<T> PartialOrd for Cand<T> {
 impl<T> Ord for Cand<T> {
     #[inline]
     fn cmp(&self, o: &Self) -> Ordering {
-        self.d2.total_cmp(&o.d2).then(self.seq.cmp(&o.seq))
+        order_key(self.d2, self.seq).cmp(&order_key(o.d2, o.seq))
     }
 }
 
 /// The order key of a candidate: its squared chord's bits above its
 /// insertion number. A squared chord is a sum of squares, never negative
 /// (and never `-0.0`), and the bits of non-negative `f64`s order like the
-/// numbers, so one `u128` comparison is the (distance, insertion) order.
+/// numbers, so one `u128` comparison is the (distance, insertion) order:
+/// [`Cand`]'s, and the sorted array's of [`KBest`].
 #[inline(always)]
 fn order_key(d2: f64, seq: u64) -> u128 {
     ((d2.to_bits() as u128) << 64) | seq as u128
+}
+
+/// The squared chord of an [`order_key`].
+#[inline(always)]
+fn key_d2(key: u128) -> f64 {
+    f64::from_bits((key >> 64) as u64)
 }
 
 /// Up to this many neighbours the k best are kept in a sorted array (an
@@ -71,30 +78,6 @@ fn order_key(d2: f64, seq: u64) -> u128 {
 /// had the heap at a quarter of all instructions); beyond it, in a binary
 /// heap, whose O(log k) wins for large k.
 const SORTED_MAX_K: usize = 32;
-
-/// A heap entry: ordered by its key only.
-struct Keyed<T> {
-    key: u128,
-    who: Who<T>,
-}
-
-impl<T> PartialEq for Keyed<T> {
-    fn eq(&self, o: &Self) -> bool {
-        self.key == o.key
-    }
-}
-impl<T> Eq for Keyed<T> {}
-impl<T> PartialOrd for Keyed<T> {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl<T> Ord for Keyed<T> {
-    #[inline]
-    fn cmp(&self, o: &Self) -> Ordering {
-        self.key.cmp(&o.key)
-    }
-}
 
 /// The k best candidates so far, and the squared chord a point must not
 /// exceed to be worth offering.
@@ -106,8 +89,8 @@ pub(crate) struct KBest<T> {
     len: usize,
     keys: [u128; SORTED_MAX_K],
     whos: [Who<T>; SORTED_MAX_K],
-    /// For larger `k`: a max-heap on the key.
-    heap: BinaryHeap<Keyed<T>>,
+    /// For larger `k`: a max-heap in [`Cand`]'s order.
+    heap: BinaryHeap<Cand<T>>,
     /// Offer only points with `d2 <= worst`; prune nodes whose bound is
     /// `> worst`. Equal to the radius bound until k candidates are held, then
     /// to the k-th best's `d2`.
@@ -131,11 +114,10 @@ impl<T: Copy> KBest<T> {
     /// returns whether it was taken.
     #[inline]
     pub fn offer(&mut self, d2: f64, seq: u64, who: Who<T>) -> bool {
-        let key = order_key(d2, seq);
         if self.k <= SORTED_MAX_K {
-            self.offer_sorted(key, who)
+            self.offer_sorted(order_key(d2, seq), who)
         } else {
-            self.offer_heap(key, who)
+            self.offer_heap(Cand { d2, seq, who })
         }
     }
 
@@ -165,18 +147,17 @@ impl<T: Copy> KBest<T> {
         keys[i] = key;
         whos[i] = who;
         if self.len == self.k {
-            self.worst = f64::from_bits((self.keys[self.k - 1] >> 64) as u64);
+            self.worst = key_d2(self.keys[self.k - 1]);
         }
         true
     }
 
     #[cold]
-    fn offer_heap(&mut self, key: u128, who: Who<T>) -> bool {
-        let c = Keyed { key, who };
+    fn offer_heap(&mut self, c: Cand<T>) -> bool {
         if self.heap.len() < self.k {
             self.heap.push(c);
         } else if let Some(mut top) = self.heap.peek_mut() {
-            if c.key < top.key {
+            if c < *top {
                 *top = c;
             } else {
                 return false;
@@ -184,7 +165,7 @@ impl<T: Copy> KBest<T> {
         }
         if self.heap.len() == self.k {
             if let Some(top) = self.heap.peek() {
-                self.worst = f64::from_bits((top.key >> 64) as u64);
+                self.worst = top.d2;
             }
         }
         true
@@ -194,19 +175,18 @@ impl<T: Copy> KBest<T> {
     /// Takes `&mut self` rather than `self`: moving the struct (its arrays
     /// are most of a kilobyte) cost a `memcpy` per query.
     pub fn take_sorted_map<R>(&mut self, mut f: impl FnMut(f64, Who<T>) -> R) -> Vec<R> {
-        let d2 = |key: u128| f64::from_bits((key >> 64) as u64);
         if self.k <= SORTED_MAX_K {
             let n = self.len;
             self.keys[..n]
                 .iter()
                 .zip(&self.whos[..n])
-                .map(|(&k, &w)| f(d2(k), w))
+                .map(|(&k, &w)| f(key_d2(k), w))
                 .collect()
         } else {
             std::mem::take(&mut self.heap)
                 .into_sorted_vec()
                 .into_iter()
-                .map(|c| f(d2(c.key), c.who))
+                .map(|c| f(c.d2, c.who))
                 .collect()
         }
     }

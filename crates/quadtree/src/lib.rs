@@ -66,7 +66,8 @@
 //! Measured on 1M points (2-core AMD EPYC shared with other jobs, so read the
 //! ratios; `benches/quadtree.rs`, full tables in `BENCHMARKS.md`), each
 //! contender starting from latitude/longitude and answering in metres (one
-//! run of the build, 10-NN, radius and move groups, 2026-11-28):
+//! run of the build, 10-NN, radius and move groups, 2026-11-28: pair 1,
+//! "after", of the 10-NN and move follow-up in `BENCHMARKS.md`):
 //!
 //! | task (uniform / real cities) | hld-quadtree | rstar 0.14 | kiddo 5.3 |
 //! |---|---|---|---|

@@ -49,8 +49,8 @@ pub(crate) enum Kind {
 /// union after a bulk load, grown with them afterwards (a growth walks up
 /// only until an ancestor already holds the point). Boxes may be stale-large
 /// after points leave, never too small. Internal boxes tighter than their
-/// cells cut the 10-NN instructions on clustered and real data by 11-14%
-/// (callgrind, 1M points).
+/// cells let a query skip the empty parts of whole subtrees, not only of
+/// leaves (the 10-NN follow-up in BENCHMARKS.md).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Hot {
     pub lo: [f32; 3],
