@@ -202,17 +202,22 @@ pub(crate) mod simd {
         unsafe { (_mm_load_si128(p), _mm_load_si128(p.add(1))) }
     }
 
-    /// Whether all round-0 bits of `h` are set in `b`: branch-free, the
-    /// missing bits of the eight words ORed and tested once.
+    /// Whether any bit of masks `(m0, m1)` is clear in words `(w0, w1)`:
+    /// branch-free, the missing bits of the eight words ORed and tested once.
     #[inline(always)]
-    pub(crate) fn has1(b: &Block, h: u64) -> bool {
-        let (m0, m1) = masks1(h);
-        let (w0, w1) = load(b);
+    fn any_missing((w0, w1): (__m128i, __m128i), (m0, m1): (__m128i, __m128i)) -> bool {
         // SAFETY: SSE2 register arithmetic only.
         unsafe {
             let missing = _mm_or_si128(_mm_andnot_si128(w0, m0), _mm_andnot_si128(w1, m1));
-            _mm_movemask_epi8(_mm_cmpeq_epi32(missing, _mm_setzero_si128())) == 0xffff
+            _mm_movemask_epi8(_mm_cmpeq_epi32(missing, _mm_setzero_si128())) != 0xffff
         }
+    }
+
+    /// Whether all round-0 bits of `h` are set in `b`.
+    #[inline(always)]
+    pub(crate) fn has1(b: &Block, h: u64) -> bool {
+        let m = masks1(h);
+        !any_missing(load(b), m)
     }
 
     /// Sets the round-0 bits of `h` in `b`; true if any was clear.
@@ -227,9 +232,8 @@ pub(crate) mod simd {
         unsafe {
             _mm_store_si128(p, _mm_or_si128(w0, m0));
             _mm_store_si128(p.add(1), _mm_or_si128(w1, m1));
-            let missing = _mm_or_si128(_mm_andnot_si128(w0, m0), _mm_andnot_si128(w1, m1));
-            _mm_movemask_epi8(_mm_cmpeq_epi32(missing, _mm_setzero_si128())) != 0xffff
         }
+        any_missing((w0, w1), (m0, m1))
     }
 }
 
