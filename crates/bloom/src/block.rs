@@ -5,7 +5,7 @@
 //! # Which bits an item sets (format version 2)
 //!
 //! A filter sets `k = 8m` bits per item in `m` rounds of eight (`m` is 1, 2
-//! or 4; the sizing picks it from the rate: 1 down to about 1e-4). From the
+//! or 4; the sizing picks it from the rate: 1 down to about 1e-3). From the
 //! item's 64-bit hash `h` (all arithmetic wrapping on `u64`):
 //!
 //! - `m = 1`: the item's one block is `(h * blocks) >> 64` on the full 128-bit
@@ -13,7 +13,7 @@
 //!   high bits of `h` and reaches every block of a filter of any size.
 //! - `m = 2, 4`: the item's *line* is `(h * (blocks / 2)) >> 64` and it owns
 //!   the line's two blocks `2 line` and `2 line + 1` (one 64-byte cache
-//!   line): round `r` goes to block `2 line + r % 2`. Below ~1e-4 a 512-bit
+//!   line): round `r` goes to block `2 line + r % 2`. Below ~1e-3 a 512-bit
 //!   unit needs far less space than a 256-bit one (39.6 against 52 bits per
 //!   item at 1e-6).
 //! - round `r` takes `a = h * MUL[2r]` and `b = h * MUL[2r + 1]` (low 64 bits

@@ -226,7 +226,7 @@ impl BloomFilter {
         self.contains_line(h)
     }
 
-    // k = 16 and 32 (rates below ~1e-4): a 64-byte line of two blocks, out of
+    // k = 16 and 32 (rates below ~1e-3): a 64-byte line of two blocks, out of
     // line so that the k = 8 path inlines small.
     #[inline(never)]
     fn insert_line(&mut self, h: u64) -> bool {

@@ -33,7 +33,7 @@
 //! per insert or lookup. This one is *blocked* (Putze, Sanders, Singler 2007) in the
 //! split-block style of Apache Parquet, Impala and Kudu: the hash picks one 256-bit
 //! block (32 bytes, 32-byte aligned, so inside one cache line) and sets one bit in
-//! each of its eight 32-bit words (`k = 8`). For rates below about 1e-4, where
+//! each of its eight 32-bit words (`k = 8`). For rates below about 1e-3, where
 //! that takes less space, an item owns a 64-byte line of two blocks instead and
 //! sets one bit (`k = 16`) or, below about 1e-10, two bits (`k = 32`) in each of
 //! its sixteen words. An insert or lookup is one hash, one cache miss and a few
