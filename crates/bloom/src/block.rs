@@ -5,7 +5,7 @@
 //! # Which bits an item sets (format version 2)
 //!
 //! A filter sets `k = 8m` bits per item in `m` rounds of eight (`m` is 1, 2
-//! or 4; the sizing picks it from the rate: 1 down to about 1e-4). From the
+//! or 4; the sizing picks it from the rate: 1 down to about 1e-3). From the
 //! item's 64-bit hash `h` (all arithmetic wrapping on `u64`):
 //!
 //! - `m = 1`: the item's one block is `(h * blocks) >> 64` on the full 128-bit
@@ -13,7 +13,7 @@
 //!   high bits of `h` and reaches every block of a filter of any size.
 //! - `m = 2, 4`: the item's *line* is `(h * (blocks / 2)) >> 64` and it owns
 //!   the line's two blocks `2 line` and `2 line + 1` (one 64-byte cache
-//!   line): round `r` goes to block `2 line + r % 2`. Below ~1e-4 a 512-bit
+//!   line): round `r` goes to block `2 line + r % 2`. Below ~1e-3 a 512-bit
 //!   unit needs far less space than a 256-bit one (39.6 against 52 bits per
 //!   item at 1e-6).
 //! - round `r` takes `a = h * MUL[2r]` and `b = h * MUL[2r + 1]` (low 64 bits
@@ -26,8 +26,10 @@
 //! each other and of the block. Why this shape: the positions need two
 //! multiplies and no loop, and (on x86-64) the eight one-bit masks come out of
 //! four 32-bit lanes with SSE2 (a float's exponent field builds `1 << p` in
-//! each lane at once, see [`simd`]), so a lookup is about 20 instructions past
-//! the hash instead of 40 for eight scalar variable shifts. At 13.4 MB a
+//! each lane at once, see [`simd`]): a `u64` lookup in the bench loop is 49
+//! instructions, hash included, against 65 with eight scalar variable shifts
+//! (counted in the disassembly; BENCHMARKS.md, "Follow-up: split blocks and
+//! SSE2 masks"). At 13.4 MB a
 //! filter lives in DRAM and lookups overlap only as far as the reorder buffer
 //! reaches: fewer instructions per lookup means more of them in flight.
 
@@ -200,17 +202,22 @@ pub(crate) mod simd {
         unsafe { (_mm_load_si128(p), _mm_load_si128(p.add(1))) }
     }
 
-    /// Whether all round-0 bits of `h` are set in `b`: branch-free, the
-    /// missing bits of the eight words ORed and tested once.
+    /// Whether any bit of masks `(m0, m1)` is clear in words `(w0, w1)`:
+    /// branch-free, the missing bits of the eight words ORed and tested once.
     #[inline(always)]
-    pub(crate) fn has1(b: &Block, h: u64) -> bool {
-        let (m0, m1) = masks1(h);
-        let (w0, w1) = load(b);
+    fn any_missing((w0, w1): (__m128i, __m128i), (m0, m1): (__m128i, __m128i)) -> bool {
         // SAFETY: SSE2 register arithmetic only.
         unsafe {
             let missing = _mm_or_si128(_mm_andnot_si128(w0, m0), _mm_andnot_si128(w1, m1));
-            _mm_movemask_epi8(_mm_cmpeq_epi32(missing, _mm_setzero_si128())) == 0xffff
+            _mm_movemask_epi8(_mm_cmpeq_epi32(missing, _mm_setzero_si128())) != 0xffff
         }
+    }
+
+    /// Whether all round-0 bits of `h` are set in `b`.
+    #[inline(always)]
+    pub(crate) fn has1(b: &Block, h: u64) -> bool {
+        let m = masks1(h);
+        !any_missing(load(b), m)
     }
 
     /// Sets the round-0 bits of `h` in `b`; true if any was clear.
@@ -225,23 +232,8 @@ pub(crate) mod simd {
         unsafe {
             _mm_store_si128(p, _mm_or_si128(w0, m0));
             _mm_store_si128(p.add(1), _mm_or_si128(w1, m1));
-            let missing = _mm_or_si128(_mm_andnot_si128(w0, m0), _mm_andnot_si128(w1, m1));
-            _mm_movemask_epi8(_mm_cmpeq_epi32(missing, _mm_setzero_si128())) != 0xffff
         }
-    }
-
-    /// The round-0 masks as words, for the tests.
-    #[cfg(test)]
-    pub(crate) fn masks1_words(h: u64) -> [u32; 8] {
-        let (m0, m1) = masks1(h);
-        let mut b = Block::default();
-        let p = b.0.as_mut_ptr() as *mut __m128i;
-        // SAFETY: as in `set1`.
-        unsafe {
-            _mm_store_si128(p, m0);
-            _mm_store_si128(p.add(1), m1);
-        }
-        b.0
+        any_missing((w0, w1), (m0, m1))
     }
 }
 
@@ -290,7 +282,10 @@ mod tests {
     #[test]
     fn simd_masks_are_the_scalar_definition() {
         for h in hashes() {
-            assert_eq!(simd::masks1_words(h), masks(h, 1, 0), "hash {h:#x}");
+            // Set into an empty block, the SSE2 masks are the block's words.
+            let mut b = Block::default();
+            simd::set1(&mut b, h);
+            assert_eq!(b.0, masks(h, 1, 0), "hash {h:#x}");
         }
     }
 

@@ -98,7 +98,7 @@ impl Params {
         let span = span(self.rounds) as f64;
         let per_bit = (1.0 - 1.0 / WORD_BITS as f64).ln() * per_word(self.rounds) as f64;
         let per_word = |c: u32| {
-            // A full word says "at least this many": use 63.5 set bits.
+            // A full word says "at least this many": use 31.5 set bits.
             let c = (c as f64).min(WORD_BITS as f64 - 0.5);
             (1.0 - c / WORD_BITS as f64).ln() / per_bit
         };
@@ -226,7 +226,7 @@ impl BloomFilter {
         self.contains_line(h)
     }
 
-    // k = 16 and 32 (rates below ~1e-4): a 64-byte line of two blocks, out of
+    // k = 16 and 32 (rates below ~1e-3): a 64-byte line of two blocks, out of
     // line so that the k = 8 path inlines small.
     #[inline(never)]
     fn insert_line(&mut self, h: u64) -> bool {
@@ -277,9 +277,9 @@ impl BloomFilter {
         self.params.seed
     }
 
-    /// The false-positive rate the filter has now, from its bits: for each block,
-    /// the chance that a random item's bits are all set, averaged over blocks.
-    /// O(bits).
+    /// The false-positive rate the filter has now, from its bits: for each unit
+    /// (block, or two-block line at `k` = 16 or 32), the chance that a random
+    /// item's bits are all set, averaged over units. O(bits).
     pub fn estimated_fp_rate(&self) -> f64 {
         self.params.estimated_fp_rate(self.blocks.iter().copied())
     }

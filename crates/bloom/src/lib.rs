@@ -33,15 +33,16 @@
 //! per insert or lookup. This one is *blocked* (Putze, Sanders, Singler 2007) in the
 //! split-block style of Apache Parquet, Impala and Kudu: the hash picks one 256-bit
 //! block (32 bytes, 32-byte aligned, so inside one cache line) and sets one bit in
-//! each of its eight 32-bit words (`k = 8`). For rates below about 1e-4, where
+//! each of its eight 32-bit words (`k = 8`). For rates below about 1e-3, where
 //! that takes less space, an item owns a 64-byte line of two blocks instead and
 //! sets one bit (`k = 16`) or, below about 1e-10, two bits (`k = 32`) in each of
 //! its sixteen words. An insert or lookup is one hash, one cache miss and a few
 //! instructions, with no loops and no data-dependent branches: at `k = 8` the
 //! eight positions come from two multiplies of the hash and the eight one-bit
 //! masks from one pass of SSE2 over four 32-bit lanes (on x86-64; a scalar loop
-//! computing the same bits elsewhere), about 50 instructions per lookup from
-//! key to answer.
+//! computing the same bits elsewhere): 49 instructions per lookup from key to
+//! answer for a `u64` key, 69 for a 16-byte string (counted in the
+//! disassembly, BENCHMARKS.md).
 //!
 //! Blocks fill unevenly, so a blocked filter needs a little more space than a
 //! classic one for the same rate; [`BloomFilter::new`] accounts for it exactly

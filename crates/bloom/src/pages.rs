@@ -12,7 +12,8 @@
 //! written. Everywhere else, or when the kernel says no, this is a plain
 //! reservation: the advice changes neither contents nor validity of memory.
 //!
-//! This is the crate's only `unsafe`: one call into the C library.
+//! The `unsafe` here is one call into the C library (module `sys`); the
+//! crate's only other `unsafe` is the SSE2 code of `block::simd`.
 
 use std::collections::TryReserveError;
 

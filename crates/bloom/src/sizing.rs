@@ -127,9 +127,11 @@ pub(crate) struct Shape {
 /// `fp_rate`, or `None` if the block count would not fit in memory addressing.
 pub(crate) fn shape_for(items: u64, fp_rate: f64) -> Option<Shape> {
     // Under the target by a margin: the formula is an expectation that treats the
-    // tested bits as independent, and measured rates run up to ~6% above it (at
-    // two bits per word, where a word's two positions can coincide). 0.93 keeps
-    // every measured rate in the tests at or under the target for ~1% more space.
+    // words of a unit as independent, and a filter's measured rate scatters
+    // around it. (The margin dates from format 1, whose formula ignored coinciding
+    // positions, see `word_hit`; measured rates then ran up to ~6% above it.)
+    // 0.93 keeps every measured rate in the tests at or under the target for ~1%
+    // more space.
     let target = fp_rate * 0.93;
     let mut best: Option<Shape> = None;
     for m in ROUNDS {

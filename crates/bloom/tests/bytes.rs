@@ -23,7 +23,7 @@ fn round_trip_keeps_everything() {
     assert!((0..10_000u32).all(|i| g.contains(&i)));
     let a = AtomicBloomFilter::from_bytes(&f.to_bytes()).unwrap();
     assert_eq!(a.to_bytes(), f.to_bytes());
-    // A line-layout filter (k = 16, rate below 1e-4) round-trips too.
+    // A line-layout filter (k = 16, rate 1e-6) round-trips too.
     let mut f = BloomFilter::with_seed(5_000, 1e-6, 9).unwrap();
     assert_eq!(f.num_hashes(), 16);
     f.extend(0..5_000u32);

@@ -58,7 +58,7 @@ fn url_like_strings_at_several_rates() {
 }
 
 #[test]
-fn two_bits_per_word_at_one_in_a_hundred_thousand() {
+fn sixteen_bits_over_a_line_at_one_in_a_hundred_thousand() {
     let n = 100_000u64;
     let mut f = BloomFilter::new(n as usize, 1e-5).unwrap();
     assert_eq!(f.num_hashes(), 16);
