@@ -32,13 +32,10 @@ struct Node<K, V> {
     key: K,
     value: V,
     deadline: u64,
-    /// Insertion number: orders equal deadlines (first in, first out) and
-    /// tells live heap entries from stale ones.
+    /// Insertion number: orders equal deadlines (first in, first out) across
+    /// the ring and the heap, and tells live heap entries from stale ones.
     seq: u64,
-    prev: u32,
-    next: u32,
     tag: u32,
-    in_heap: bool,
 }
 
 #[derive(Clone)]
@@ -46,6 +43,36 @@ enum Slot<K, V> {
     Full(Node<K, V>),
     /// Free slot, linking to the next free one.
     Free(u32),
+}
+
+/// An index word names a ring position (31 bits, wrapping) or, with this
+/// bit set, a heap slot.
+const IN_HEAP: u32 = 1 << 31;
+const POS_MASK: u32 = IN_HEAP - 1;
+/// What an entry's index word names while the entry is being moved: no
+/// node (heap slots stay below it), so that no other word's (tag, index)
+/// pair is ever the same as this one's.
+const MOVING: u32 = IN_HEAP | (POS_MASK - 1);
+
+/// Most entries the ring holds: positions are 31-bit numbers, and a ring
+/// of 2^30 slots keeps every live position distinct.
+const MAX_RING: usize = 1 << 30;
+
+/// The node an index word names, if any.
+#[inline]
+fn node_in<'a, K, V>(
+    ring: &'a [Option<Node<K, V>>],
+    slots: &'a [Slot<K, V>],
+    i: u32,
+) -> Option<&'a Node<K, V>> {
+    if i & IN_HEAP != 0 {
+        match slots.get((i & POS_MASK) as usize) {
+            Some(Slot::Full(n)) => Some(n),
+            _ => None,
+        }
+    } else {
+        ring.get(i as usize & ring.len().wrapping_sub(1))?.as_ref()
+    }
 }
 
 /// A hash map whose entries carry a deadline, and that hands back everything
@@ -58,16 +85,19 @@ enum Slot<K, V> {
 /// duplicate requests are not done" (see
 /// [`IdempotencyCache`](crate::IdempotencyCache)).
 ///
-/// How: entries live in a slab, found through a hash index; their order is
-/// kept by two structures.
-/// - A deadline-sorted doubly-linked list takes every entry whose deadline is
-///   not before the newest one (or fits within the last 8): with a fixed TTL
-///   and a clock that moves forward, that is every entry, and insert, remove
-///   and expire are all O(1) with no heap at all.
-/// - A binary heap takes the rest (shorter TTLs mixed with longer ones):
-///   O(log n) insert; removal marks the heap entry stale in O(1), stale
-///   entries are dropped when they reach the top and the heap is compacted
-///   when they pass half of it, so memory stays bounded.
+/// How: a hash index finds an entry in one of two stores, which also keep
+/// the deadline order.
+/// - A ring buffer in deadline order takes every entry whose deadline is not
+///   before the newest one (or fits among the last 8 places): with a fixed TTL
+///   and a clock that moves forward, that is every entry. An insert writes at
+///   the back, a removal leaves a hole (skipped when it reaches the front)
+///   and expiry reads from the front: O(1) with no links to update and
+///   entries side by side in memory. The ring doubles when full, or is
+///   compacted in place when holes fill half of it (amortized O(1)).
+/// - A slab and a binary heap take the rest (shorter TTLs mixed with longer
+///   ones): O(log n) insert; removal marks the heap entry stale in O(1),
+///   stale entries are dropped when they reach the top and the heap is
+///   compacted when they pass half of it, so memory stays bounded.
 ///
 /// [`expire`](Self::expire) merges the two, so its cost is proportional to
 /// what expires (times log n for heap entries). Equal deadlines leave in
@@ -90,19 +120,25 @@ enum Slot<K, V> {
 #[derive(Clone)]
 pub struct ExpiryMap<K, V, S = RandomState> {
     table: IndexTable,
+    /// In-order entries at positions `head..tail` (wrapping `u32`s; position
+    /// `p` lives in `ring[p % ring.len()]`, a power of two), `None` where one
+    /// was removed. The front, when there is one, is never `None`.
+    ring: Vec<Option<Node<K, V>>>,
+    head: u32,
+    tail: u32,
+    ring_live: usize,
+    /// No ring entry has a later deadline.
+    ring_max: u64,
+    /// Out-of-order entries; each has an entry in `heap`.
     slots: Vec<Slot<K, V>>,
     free: u32,
-    len: usize,
-    /// Earliest entry of the sorted list.
-    head: u32,
-    /// Latest entry of the sorted list.
-    tail: u32,
     /// `(deadline, seq, slot)`; may hold stale entries, but never on top.
     heap: BinaryHeap<Reverse<(u64, u64, u32)>>,
     heap_live: usize,
     /// No heap entry has a later deadline (an upper bound: lets a sweep past
     /// it take the whole heap in bulk at once).
     heap_max: u64,
+    len: usize,
     seq: u64,
     hasher: S,
 }
@@ -113,11 +149,14 @@ impl<K: Hash + Eq, V> ExpiryMap<K, V> {
         ExpiryMap::with_hasher(RandomState::new())
     }
 
-    /// An empty map with room for `n` entries before it reallocates.
+    /// An empty map with room for `n` entries (in deadline order) before it
+    /// reallocates.
     pub fn with_capacity(n: usize) -> ExpiryMap<K, V> {
         let mut m = ExpiryMap::new();
         m.table = IndexTable::with_capacity(n);
-        m.slots.reserve(n);
+        if n > 0 {
+            m.grow_ring(n.min(MAX_RING).next_power_of_two());
+        }
         m
     }
 }
@@ -133,14 +172,17 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     pub fn with_hasher(hasher: S) -> ExpiryMap<K, V, S> {
         ExpiryMap {
             table: IndexTable::with_capacity(0),
+            ring: Vec::new(),
+            head: 0,
+            tail: 0,
+            ring_live: 0,
+            ring_max: 0,
             slots: Vec::new(),
             free: NIL,
-            len: 0,
-            head: NIL,
-            tail: NIL,
             heap: BinaryHeap::new(),
             heap_live: 0,
             heap_max: 0,
+            len: 0,
             seq: 0,
             hasher,
         }
@@ -161,9 +203,9 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     /// The earliest deadline held, if any: when the next
     /// [`expire`](Self::expire) has something to do (a timer sleeps until it).
     pub fn next_deadline(&self) -> Option<u64> {
-        let list = self.node_opt(self.head).map(|n| n.deadline);
+        let ring = self.front().map(|n| n.deadline);
         let heap = self.heap.peek().map(|Reverse((d, _, _))| *d);
-        match (list, heap) {
+        match (ring, heap) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -172,58 +214,75 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     /// Removes everything.
     pub fn clear(&mut self) {
         self.table.clear();
+        self.ring.iter_mut().for_each(|e| *e = None);
+        self.head = 0;
+        self.tail = 0;
+        self.ring_live = 0;
+        self.ring_max = 0;
         self.slots.clear();
         self.free = NIL;
-        self.len = 0;
-        self.head = NIL;
-        self.tail = NIL;
         self.heap.clear();
         self.heap_max = 0;
         self.heap_live = 0;
+        self.len = 0;
     }
 
     /// Entries with their deadlines, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V, u64)> + '_ {
-        self.slots.iter().filter_map(|s| match s {
-            Slot::Full(n) => Some((&n.key, &n.value, n.deadline)),
+        let ring = self.ring.iter().flatten();
+        let heap = self.slots.iter().filter_map(|s| match s {
+            Slot::Full(n) => Some(n),
             Slot::Free(_) => None,
-        })
+        });
+        ring.chain(heap).map(|n| (&n.key, &n.value, n.deadline))
     }
 
-    /// Heap bytes used (slab, index and heap; the slab keeps its peak size).
+    /// Heap bytes used (ring, slab, index and heap; the ring and the slab
+    /// keep their peak sizes).
     pub fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot<K, V>>()
+        self.ring.capacity() * std::mem::size_of::<Option<Node<K, V>>>()
+            + self.slots.capacity() * std::mem::size_of::<Slot<K, V>>()
             + self.table.heap_bytes()
             + self.heap.capacity() * std::mem::size_of::<(u64, u64, u32)>()
     }
 
+    /// Slot of ring position `p`.
     #[inline]
-    fn node_opt(&self, i: u32) -> Option<&Node<K, V>> {
-        match self.slots.get(i as usize) {
-            Some(Slot::Full(n)) => Some(n),
-            _ => None,
-        }
+    fn rslot(&self, p: u32) -> usize {
+        p as usize & (self.ring.len() - 1)
     }
 
-    /// The node in a slot the structure links to (always full).
+    /// The ring's earliest entry.
+    #[inline]
+    fn front(&self) -> Option<&Node<K, V>> {
+        if self.head == self.tail {
+            return None;
+        }
+        self.ring[self.rslot(self.head)].as_ref()
+    }
+
+    /// The node an index word names (it must name one).
     #[inline]
     fn node(&self, i: u32) -> &Node<K, V> {
-        match &self.slots[i as usize] {
-            Slot::Full(n) => n,
-            Slot::Free(_) => unreachable!("linked slot {i} is free"),
-        }
+        node_in(&self.ring, &self.slots, i).expect("an index word names a node")
     }
 
     #[inline]
     fn node_mut(&mut self, i: u32) -> &mut Node<K, V> {
-        match &mut self.slots[i as usize] {
-            Slot::Full(n) => n,
-            Slot::Free(_) => unreachable!("linked slot {i} is free"),
-        }
+        let n = if i & IN_HEAP != 0 {
+            match self.slots.get_mut((i & POS_MASK) as usize) {
+                Some(Slot::Full(n)) => Some(n),
+                _ => None,
+            }
+        } else {
+            let r = self.rslot(i);
+            self.ring[r].as_mut()
+        };
+        n.expect("an index word names a node")
     }
 
     fn is_live(&self, &Reverse((_, seq, slot)): &Reverse<(u64, u64, u32)>) -> bool {
-        matches!(self.node_opt(slot), Some(n) if n.in_heap && n.seq == seq)
+        matches!(self.slots.get(slot as usize), Some(Slot::Full(n)) if n.seq == seq)
     }
 
     /// Drops stale entries from the heap's top, so that it is live.
@@ -242,122 +301,231 @@ impl<K, V, S> ExpiryMap<K, V, S> {
         }
     }
 
-    /// Links node `i` (its deadline set) into the order.
-    fn attach(&mut self, i: u32) {
-        let seq = self.seq;
-        self.seq += 1;
-        let deadline = {
-            let n = self.node_mut(i);
-            n.seq = seq;
-            n.in_heap = false;
-            n.deadline
-        };
-        // Walk back from the newest entry to the last one due no later.
-        let mut after = self.tail;
-        let mut steps = 0;
-        while after != NIL && self.node(after).deadline > deadline {
-            if steps == MAX_WALK {
-                self.node_mut(i).in_heap = true;
-                self.heap_live += 1;
-                self.heap_max = self.heap_max.max(deadline);
-                self.heap.push(Reverse((deadline, seq, i)));
-                return;
-            }
-            after = self.node(after).prev;
-            steps += 1;
-        }
-        let before = if after == NIL {
-            self.head
-        } else {
-            self.node(after).next
-        };
-        {
-            let n = self.node_mut(i);
-            n.prev = after;
-            n.next = before;
-        }
-        if after == NIL {
-            self.head = i;
-        } else {
-            self.node_mut(after).next = i;
-        }
-        if before == NIL {
-            self.tail = i;
-        } else {
-            self.node_mut(before).prev = i;
-        }
-    }
-
-    /// Unlinks node `i` from the order. Inlined for the list case (every
-    /// entry with a fixed TTL); the heap case is out of line.
+    /// Moves the ring's front past holes.
     #[inline]
-    fn detach(&mut self, i: u32) {
-        let (in_heap, prev, next) = {
-            let n = self.node_mut(i);
-            let in_heap = n.in_heap;
-            n.in_heap = false;
-            (in_heap, n.prev, n.next)
-        };
-        if in_heap {
-            self.detach_from_heap();
-            return;
-        }
-        if prev == NIL {
-            self.head = next;
-        } else {
-            self.node_mut(prev).next = next;
-        }
-        if next == NIL {
-            self.tail = prev;
-        } else {
-            self.node_mut(next).prev = prev;
+    fn skip_holes(&mut self) {
+        while self.head != self.tail && self.ring[self.rslot(self.head)].is_none() {
+            self.head = self.head.wrapping_add(1);
         }
     }
 
-    /// The heap half of [`detach`](Self::detach): the node's heap entry
-    /// turned stale.
+    /// Makes room for one more ring position: doubles the ring when it is
+    /// mostly live, else compacts it in place.
+    fn reserve_ring(&mut self) {
+        let cap = self.ring.len();
+        if self.tail.wrapping_sub(self.head) as usize == cap {
+            if cap > 0 && self.ring_live <= cap / 2 {
+                self.compact_ring();
+            } else {
+                assert!(cap < MAX_RING, "ExpiryMap: more than 2^30 entries in order");
+                self.grow_ring((2 * cap).max(8));
+            }
+        }
+    }
+
+    /// A ring of `cap` slots (a power of two, at least the current), each
+    /// entry at the same position: the index needs no change.
+    #[cold]
+    fn grow_ring(&mut self, cap: usize) {
+        let mut ring: Vec<Option<Node<K, V>>> = Vec::new();
+        ring.resize_with(cap, || None);
+        let mut p = self.head;
+        while p != self.tail {
+            let r = self.rslot(p);
+            ring[p as usize & (cap - 1)] = self.ring[r].take();
+            p = p.wrapping_add(1);
+        }
+        self.ring = ring;
+    }
+
+    /// Slides the live ring entries together towards the front (renumbering
+    /// their index words), dropping the holes between them.
+    #[cold]
+    fn compact_ring(&mut self) {
+        let mut w = self.head;
+        let mut p = self.head;
+        while p != self.tail {
+            let r = self.rslot(p);
+            if let Some(n) = self.ring[r].take() {
+                if p != w {
+                    self.table.move_idx(n.tag, p & POS_MASK, w & POS_MASK);
+                }
+                let wr = self.rslot(w);
+                self.ring[wr] = Some(n);
+                w = w.wrapping_add(1);
+            }
+            p = p.wrapping_add(1);
+        }
+        self.tail = w;
+    }
+
+    /// Stores `n` in deadline order (its deadline set; it gets a new
+    /// insertion number) and returns the index word that names it. Inlined
+    /// for the common case, a deadline no earlier than the ring's newest and
+    /// room at the ring's back.
+    #[inline]
+    fn place(&mut self, n: Node<K, V>) -> u32 {
+        let (head, tail) = (self.head, self.tail);
+        let room = (tail.wrapping_sub(head) as usize) < self.ring.len();
+        if room && (head == tail || n.deadline >= self.ring_max) {
+            self.ring_max = n.deadline;
+            let seq = self.seq;
+            self.seq += 1;
+            let r = self.rslot(tail);
+            self.ring[r] = Some(Node { seq, ..n });
+            self.tail = tail.wrapping_add(1);
+            self.ring_live += 1;
+            return tail & POS_MASK;
+        }
+        self.place_slow(n)
+    }
+
+    /// [`place`](Self::place) when the ring is full or the deadline is
+    /// early: grows or compacts the ring, then walks back, or uses the heap.
     #[inline(never)]
-    fn detach_from_heap(&mut self) {
+    fn place_slow(&mut self, mut n: Node<K, V>) -> u32 {
+        let d = n.deadline;
+        n.seq = self.seq;
+        self.seq += 1;
+        self.reserve_ring();
+        if self.head == self.tail || d >= self.ring_max {
+            let p = self.tail;
+            let r = self.rslot(p);
+            self.ring[r] = Some(n);
+            self.tail = p.wrapping_add(1);
+            self.ring_live += 1;
+            self.ring_max = d;
+            return p & POS_MASK;
+        }
+        // Walk back from the newest entry to the last one due no later.
+        let mut q = self.tail;
+        let mut steps = 0;
+        while q != self.head {
+            let p = q.wrapping_sub(1);
+            if matches!(&self.ring[self.rslot(p)], Some(e) if e.deadline <= d) {
+                break;
+            }
+            if steps == MAX_WALK {
+                return self.push_heap(n);
+            }
+            steps += 1;
+            q = p;
+        }
+        // Shift the entries after it one place back (at most MAX_WALK).
+        let mut p = self.tail;
+        while p != q {
+            let from = p.wrapping_sub(1);
+            let (rf, rp) = (self.rslot(from), self.rslot(p));
+            let moved = self.ring[rf].take();
+            if let Some(e) = &moved {
+                self.table.move_idx(e.tag, from & POS_MASK, p & POS_MASK);
+            }
+            self.ring[rp] = moved;
+            p = from;
+        }
+        let r = self.rslot(q);
+        self.ring[r] = Some(n);
+        self.tail = self.tail.wrapping_add(1);
+        self.ring_live += 1;
+        q & POS_MASK
+    }
+
+    /// Stores `n` (seq set) in the slab, with a heap entry.
+    fn push_heap(&mut self, n: Node<K, V>) -> u32 {
+        let (d, seq) = (n.deadline, n.seq);
+        let s = if self.free != NIL {
+            let s = self.free;
+            match std::mem::replace(&mut self.slots[s as usize], Slot::Full(n)) {
+                Slot::Free(next) => self.free = next,
+                Slot::Full(_) => unreachable!("free list points at a full slot"),
+            }
+            s
+        } else {
+            self.slots.push(Slot::Full(n));
+            (self.slots.len() - 1) as u32
+        };
+        assert!(
+            s < POS_MASK - 1,
+            "ExpiryMap: more than 2^31 entries out of order"
+        );
+        self.heap_live += 1;
+        self.heap_max = self.heap_max.max(d);
+        self.heap.push(Reverse((d, seq, s)));
+        s | IN_HEAP
+    }
+
+    /// [`take`](Self::take) for a heap entry: its slot freed, its heap entry
+    /// left stale.
+    #[inline(never)]
+    fn take_from_heap(&mut self, s: u32) -> Node<K, V> {
+        let n = self.free_slot(s);
         self.heap_live -= 1;
         self.clean_heap_top();
+        n
     }
 
-    /// Frees slot `i` (already detached, its table word gone).
-    fn release(&mut self, i: u32) -> Node<K, V> {
-        self.len -= 1;
-        match std::mem::replace(&mut self.slots[i as usize], Slot::Free(self.free)) {
+    /// Frees heap slot `s` (its heap entry already popped or stale).
+    fn free_slot(&mut self, s: u32) -> Node<K, V> {
+        match std::mem::replace(&mut self.slots[s as usize], Slot::Free(self.free)) {
             Slot::Full(n) => {
-                self.free = i;
+                self.free = s;
                 n
             }
-            Slot::Free(_) => unreachable!("released slot {i} is free"),
+            Slot::Free(_) => unreachable!("released slot {s} is free"),
         }
+    }
+
+    /// Takes the node an index word names out of its store (its index word
+    /// is the caller's to change).
+    #[inline]
+    fn take(&mut self, i: u32) -> Node<K, V> {
+        if i & IN_HEAP != 0 {
+            return self.take_from_heap(i & POS_MASK);
+        }
+        let r = self.rslot(i);
+        let n = self.ring[r].take().expect("an index word names a node");
+        self.ring_live -= 1;
+        if i == self.head & POS_MASK {
+            self.skip_holes();
+        }
+        n
     }
 
     /// Removes and returns the entry with the earliest deadline if it is due
     /// at `now` (deadline <= now), with its deadline. Lets a caller handle
     /// expiries one by one without collecting them.
     pub fn pop_expired(&mut self, now: u64) -> Option<(K, V, u64)> {
-        // The earlier of the list's head and the heap's (live) top; they
+        // The earlier of the ring's front and the heap's (live) top; they
         // never tie, as insertion numbers are unique.
-        let list = self
-            .node_opt(self.head)
-            .map(|n| (n.deadline, n.seq, self.head));
+        let ring = self.front().map(|n| (n.deadline, n.seq));
         let heap = self.heap.peek().map(|&Reverse(e)| e);
-        let (deadline, _, i) = match (list, heap) {
-            (Some(l), Some(h)) => l.min(h),
-            (l, h) => l.or(h)?,
+        let from_ring = match (ring, heap) {
+            (Some(r), Some((d, s, _))) => r < (d, s),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
         };
-        if deadline > now {
-            return None;
-        }
-        if self.node(i).in_heap {
+        let i = if from_ring {
+            if ring.is_some_and(|(d, _)| d > now) {
+                return None;
+            }
+            self.head & POS_MASK
+        } else {
+            let (d, _, s) = heap.expect("the heap has a top");
+            if d > now {
+                return None;
+            }
             self.heap.pop();
-        }
-        self.detach(i);
-        let tag = self.node(i).tag;
-        self.table.remove_idx(tag, i);
-        let n = self.release(i);
+            self.heap_live -= 1;
+            let n = self.free_slot(s);
+            self.clean_heap_top();
+            self.table.remove_idx(n.tag, s | IN_HEAP);
+            self.len -= 1;
+            return Some((n.key, n.value, n.deadline));
+        };
+        let n = self.take(i);
+        self.table.remove_idx(n.tag, i);
+        self.len -= 1;
         Some((n.key, n.value, n.deadline))
     }
 
@@ -397,22 +565,26 @@ impl<K, V, S> ExpiryMap<K, V, S> {
                     .map(|&Reverse(e)| e)
                     .filter(|&(d, _, _)| d <= now),
             };
-            let list = self
-                .node_opt(self.head)
+            let ring = self
+                .front()
                 .map(|n| (n.deadline, n.seq))
                 .filter(|&(d, _)| d <= now);
-            let i = match (list, heap) {
+            let s = match (ring, heap) {
                 (None, None) => break,
-                (Some(l), Some((d, s, slot))) if (d, s) < l => slot,
+                (Some(r), Some((d, q, s))) if (d, q) < r => s,
                 (Some(_), _) => {
-                    let i = self.head;
-                    self.detach(i);
-                    freed.push((self.node(i).tag, i));
-                    let n = self.release(i);
+                    let p = self.head;
+                    let r = self.rslot(p);
+                    let n = self.ring[r].take().expect("the ring's front is live");
+                    self.ring_live -= 1;
+                    self.head = p.wrapping_add(1);
+                    self.skip_holes();
+                    self.len -= 1;
+                    freed.push((n.tag, p & POS_MASK));
                     f(n.key, n.value, n.deadline);
                     continue;
                 }
-                (None, Some((_, _, slot))) => slot,
+                (None, Some((_, _, s))) => s,
             };
             // From the heap.
             match &mut bulk {
@@ -425,12 +597,12 @@ impl<K, V, S> ExpiryMap<K, V, S> {
                 }
             }
             from_heap += 1;
-            self.node_mut(i).in_heap = false;
+            let n = self.free_slot(s);
             if bulk.is_none() {
                 self.clean_heap_top();
             }
-            freed.push((self.node(i).tag, i));
-            let n = self.release(i);
+            self.len -= 1;
+            freed.push((n.tag, s | IN_HEAP));
             f(n.key, n.value, n.deadline);
         }
         self.drop_words(&freed);
@@ -461,18 +633,26 @@ impl<K, V, S> ExpiryMap<K, V, S> {
         due
     }
 
-    /// Removes the index words of freed slots: one by one when few, else by
-    /// rebuilding the index from the survivors (sequential, no probing).
+    /// Removes the index words of expired entries: one by one when few,
+    /// else by rebuilding the index from the survivors (no probing).
     fn drop_words(&mut self, freed: &[(u32, u32)]) {
         if self.len == 0 {
             self.table.clear();
             self.slots.clear();
             self.free = NIL;
-        } else if freed.len() >= self.slots.len() / 2 {
+            self.head = self.tail;
+        } else if freed.len() >= self.len {
             self.table.clear();
-            for (i, s) in self.slots.iter().enumerate() {
-                if let Slot::Full(n) = s {
-                    self.table.insert(n.tag, i as u32);
+            let mut p = self.head;
+            while p != self.tail {
+                if let Some(n) = &self.ring[self.rslot(p)] {
+                    self.table.insert(n.tag, p & POS_MASK);
+                }
+                p = p.wrapping_add(1);
+            }
+            for (s, slot) in self.slots.iter().enumerate() {
+                if let Slot::Full(n) = slot {
+                    self.table.insert(n.tag, s as u32 | IN_HEAP);
                 }
             }
         } else {
@@ -484,24 +664,39 @@ impl<K, V, S> ExpiryMap<K, V, S> {
 
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
-        let mut count = 0;
-        let mut i = self.head;
-        let mut prev = NIL;
+        let mut live = 0;
         let mut last = (0, 0);
-        while i != NIL {
-            let n = self.node(i);
-            assert!(!n.in_heap);
-            assert_eq!(n.prev, prev);
-            assert!((n.deadline, n.seq) >= last, "list out of order");
-            last = (n.deadline, n.seq);
-            prev = i;
-            i = n.next;
-            count += 1;
+        let mut p = self.head;
+        if self.head != self.tail {
+            assert!(self.front().is_some(), "the ring's front is a hole");
         }
-        assert_eq!(self.tail, prev);
-        let live = self.heap.iter().filter(|e| self.is_live(e)).count();
-        assert_eq!(live, self.heap_live);
-        assert_eq!(count + live, self.len);
+        assert!(self.tail.wrapping_sub(self.head) as usize <= self.ring.len());
+        while p != self.tail {
+            if let Some(n) = &self.ring[self.rslot(p)] {
+                assert!((n.deadline, n.seq) >= last, "ring out of order");
+                assert!(n.deadline <= self.ring_max);
+                last = (n.deadline, n.seq);
+                let w = self.table.find(n.tag, |j| j == p & POS_MASK);
+                assert!(w.is_some(), "ring entry {p} has no index word");
+                live += 1;
+            }
+            p = p.wrapping_add(1);
+        }
+        assert_eq!(live, self.ring_live);
+        assert_eq!(
+            self.ring.iter().flatten().count(),
+            live,
+            "an entry outside the ring's window"
+        );
+        let heap_live = self.heap.iter().filter(|e| self.is_live(e)).count();
+        assert_eq!(heap_live, self.heap_live);
+        let full = self
+            .slots
+            .iter()
+            .filter(|s| matches!(s, Slot::Full(_)))
+            .count();
+        assert_eq!(full, self.heap_live);
+        assert_eq!(self.ring_live + self.heap_live, self.len);
         assert!(self.heap.len() <= 2 * self.heap_live + HEAP_SLACK + 1);
         if let Some(top) = self.heap.peek() {
             assert!(self.is_live(top));
@@ -517,10 +712,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let slots = &self.slots;
-        let pos = self.table.find(tag, |i| match &slots[i as usize] {
-            Slot::Full(n) => n.key.borrow() == k,
-            Slot::Free(_) => false,
+        let (ring, slots) = (&self.ring, &self.slots);
+        let pos = self.table.find(tag, |i| {
+            node_in(ring, slots, i).is_some_and(|n| n.key.borrow() == k)
         })?;
         Some((pos, self.table.idx_at(pos)))
     }
@@ -536,52 +730,37 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
 
     /// Holds `v` under `k` until `deadline` (ns, on the caller's clock).
     /// Replaces an existing entry (value and deadline), returning its value.
+    #[inline]
     pub fn insert(&mut self, k: K, v: V, deadline: u64) -> Option<V> {
         let tag = tag_of(self.hasher.hash_one(&k));
-        let slots = &self.slots;
-        let found = self.table.probe(tag, |i| match &slots[i as usize] {
-            Slot::Full(n) => n.key == k,
-            Slot::Free(_) => false,
-        });
-        let vacant = match found {
+        let (ring, slots) = (&self.ring, &self.slots);
+        let found = self
+            .table
+            .probe(tag, |i| node_in(ring, slots, i).is_some_and(|n| n.key == k));
+        match found {
             Ok(pos) => {
                 let i = self.table.idx_at(pos);
-                self.detach(i);
-                let n = self.node_mut(i);
+                self.table.set_idx(pos, MOVING);
+                let mut n = self.take(i);
                 n.deadline = deadline;
                 let old = std::mem::replace(&mut n.value, v);
-                self.attach(i);
-                return Some(old);
+                let i = self.place(n);
+                self.table.set_idx(pos, i);
+                Some(old)
             }
-            Err(vacant) => vacant,
-        };
-        let node = Node {
-            key: k,
-            value: v,
-            deadline,
-            seq: 0,
-            prev: NIL,
-            next: NIL,
-            tag,
-            in_heap: false,
-        };
-        let i = if self.free != NIL {
-            let i = self.free;
-            match std::mem::replace(&mut self.slots[i as usize], Slot::Full(node)) {
-                Slot::Free(next) => self.free = next,
-                Slot::Full(_) => unreachable!("free list points at a full slot"),
+            Err(vacant) => {
+                let i = self.place(Node {
+                    key: k,
+                    value: v,
+                    deadline,
+                    seq: 0,
+                    tag,
+                });
+                self.table.insert_at(vacant, tag, i);
+                self.len += 1;
+                None
             }
-            i
-        } else {
-            // Indices stay below u32::MAX (NIL); a map that large would
-            // need 4 G entries of memory first.
-            self.slots.push(Slot::Full(node));
-            (self.slots.len() - 1) as u32
-        };
-        self.len += 1;
-        self.table.insert_at(vacant, tag, i);
-        self.attach(i);
-        None
+        }
     }
 
     /// The value of `k`, even if its deadline has passed but
@@ -640,16 +819,19 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Some((_, i)) = self.lookup(k) else {
+        let Some((pos, i)) = self.lookup(k) else {
             return false;
         };
-        self.detach(i);
-        self.node_mut(i).deadline = deadline;
-        self.attach(i);
+        self.table.set_idx(pos, MOVING);
+        let mut n = self.take(i);
+        n.deadline = deadline;
+        let i = self.place(n);
+        self.table.set_idx(pos, i);
         true
     }
 
     /// Removes `k` before its deadline (a hold confirmed), returning its value.
+    #[inline]
     pub fn remove<Q>(&mut self, k: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -659,6 +841,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
     }
 
     /// Removes `k`, returning the stored key, value and deadline.
+    #[inline]
     pub fn remove_entry<Q>(&mut self, k: &Q) -> Option<(K, V, u64)>
     where
         K: Borrow<Q>,
@@ -666,8 +849,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
     {
         let (pos, i) = self.lookup(k)?;
         self.table.remove_at(pos);
-        self.detach(i);
-        let n = self.release(i);
+        let n = self.take(i);
+        self.len -= 1;
         Some((n.key, n.value, n.deadline))
     }
 }
@@ -699,6 +882,7 @@ impl<K: fmt::Debug, V: fmt::Debug, S> fmt::Debug for ExpiryMap<K, V, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn out_of_order_deadlines_use_the_heap_and_come_out_sorted() {
@@ -753,7 +937,63 @@ mod tests {
     }
 
     #[test]
-    fn small_reorderings_stay_in_the_list() {
+    fn ring_wraps_grows_and_compacts_like_a_model() {
+        // Positions start just below 2^32 so they wrap; removals leave holes
+        // (compactions), inserts past the ring's size grow it, replacements
+        // and small reorderings move entries, and a sweep runs now and then.
+        let mut m = ExpiryMap::new();
+        m.head = u32::MAX - 40;
+        m.tail = m.head;
+        let mut model: std::collections::BTreeMap<(u64, u64), u64> = Default::default();
+        let mut at: HashMap<u64, (u64, u64)> = HashMap::new();
+        let mut seq = 0u64;
+        let mut seed = 7u64;
+        let mut rnd = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for step in 0..6_000u64 {
+            let k = rnd(200);
+            // Long stretches without a sweep let holes fill the ring.
+            let sweep = step % 1_000 > 900 && rnd(5) == 0;
+            match if sweep { 9 } else { rnd(9) } {
+                0..=4 => {
+                    let d = step + rnd(3); // mostly in order, a little jitter
+                    let old = at.insert(k, (d, seq)).map(|a| model.remove(&a).unwrap());
+                    model.insert((d, seq), k);
+                    seq += 1;
+                    assert_eq!(m.insert(k, k, d).is_some(), old.is_some());
+                }
+                5..=7 => {
+                    let want = at.remove(&k).map(|a| model.remove(&a).unwrap());
+                    assert_eq!(m.remove(&k), want);
+                }
+                8 => assert_eq!(m.deadline(&k), at.get(&k).map(|a| a.0)),
+                _ => {
+                    let now = step.saturating_sub(300);
+                    let mut want = Vec::new();
+                    while let Some((&(d, s), &k)) = model.iter().next() {
+                        if d > now {
+                            break;
+                        }
+                        model.remove(&(d, s));
+                        at.remove(&k);
+                        want.push((k, k));
+                    }
+                    assert_eq!(m.expire(now), want);
+                }
+            }
+            m.check_invariants();
+            assert_eq!(m.len(), model.len());
+        }
+        let all: Vec<u64> = m.expire(u64::MAX).into_iter().map(|e| e.0).collect();
+        assert_eq!(all, model.values().copied().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn small_reorderings_stay_in_the_ring() {
         let mut m = ExpiryMap::new();
         for k in 0..50u64 {
             m.insert(k, (), k * 10 + (k % 3) * 7);
