@@ -13,10 +13,10 @@ use crate::table::{tag_of, IndexTable};
 
 const NIL: u32 = u32::MAX;
 
-/// How far back from the newest deadline an insert may walk to keep the
-/// deadline-ordered list sorted: absorbs small reorderings (requests that
-/// reach the map slightly out of timestamp order) at a bounded O(1) cost
-/// before falling back to the heap.
+/// How many ring places back from the newest an insert may walk (and shift
+/// entries by one) to keep the ring in deadline order: absorbs small
+/// reorderings (requests that reach the map slightly out of timestamp order)
+/// at a bounded O(1) cost before falling back to the heap.
 const MAX_WALK: usize = 8;
 
 /// Heap entries an `expire` pops one by one before it may switch to taking

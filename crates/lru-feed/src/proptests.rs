@@ -364,7 +364,7 @@ fn run_expiry(ops: Vec<ExpOp>, in_order: bool) -> Result<(), TestCaseError> {
     let mut m = ExpiryMap::new();
     let mut model = ExpModel::default();
     // In-order runs add a clock that only moves forward, so that most
-    // deadlines arrive sorted (the list) with small reorderings.
+    // deadlines arrive sorted (the ring) with small reorderings.
     let mut clock = 0;
     for op in ops {
         match op {
