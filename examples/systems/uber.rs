@@ -1132,11 +1132,13 @@ impl Simulation {
         );
         assert!(
             tick > 0
+                && report > 0
+                && batch > 0
                 && report % tick == 0
                 && batch % report == 0
                 && offline % tick == 0
                 && offline > report,
-            "intervals must be tick multiples, batches a multiple of reports, offline_after > report"
+            "intervals must be positive tick multiples, batches a multiple of reports, offline_after > report"
         );
         let cities = largest_cities(cfg.cities);
         let mut weights = Vec::with_capacity(cities.len());
@@ -1243,7 +1245,7 @@ impl Simulation {
         self.tally.report_time += start.elapsed();
         self.tally.gone_events += expired as u64;
 
-        if now % self.batch_every() == 0 {
+        if now.is_multiple_of(self.batch_every()) {
             let start = Instant::now();
             let n = self.uber.batch(now);
             self.tally.batch_time += start.elapsed();
@@ -1835,7 +1837,7 @@ mod tests {
         for _ in 0..sim.total_ticks() {
             sim.tick();
             let now = sim.now();
-            if now % batch == 0 {
+            if now.is_multiple_of(batch) {
                 last_batch = now;
                 snapshot = dls_truth(&sim)
                     .into_iter()

@@ -259,7 +259,7 @@ impl FastCdc {
     #[inline]
     pub(crate) fn hash_at(&self, data: &[u8], i: usize) -> u64 {
         let h = self.window_hash(data, i + 1);
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             h << 1
         } else {
             h

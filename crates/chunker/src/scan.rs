@@ -44,8 +44,9 @@ const STRETCH_MIN: usize = 128;
 /// of our (noisy, shared-machine) runs, despite twice the warm-ups of 1 KiB.
 const STRETCH_MAX: usize = 512;
 
-const _: () =
-    assert!(STRETCH_MIN >= WARM && STRETCH_MIN % BLOCK == 0 && STRETCH_MAX == 4 * STRETCH_MIN);
+const _: () = assert!(
+    STRETCH_MIN >= WARM && STRETCH_MIN.is_multiple_of(BLOCK) && STRETCH_MAX == 4 * STRETCH_MIN
+);
 
 /// The masks to test the block accumulator against: `a_r` holds
 /// `h_r << (BLOCK - 1 - r)`, so byte `r` of a block tests `mask << (BLOCK - 1 - r)`.

@@ -310,7 +310,7 @@ mod tests {
                 x = x
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                if (x >> 33) % 10 == 0 {
+                if (x >> 33).is_multiple_of(10) {
                     break;
                 }
             }

@@ -724,7 +724,7 @@ mod tests {
         let mut s = 1;
         for density in [1u64, 3, 10, 100, 1000] {
             let ids: Vec<u32> = (0..50_000u32)
-                .filter(|_| rng(&mut s) % density == 0)
+                .filter(|_| rng(&mut s).is_multiple_of(density))
                 .collect();
             let mut l = PostingList::new();
             for (i, &id) in ids.iter().enumerate() {
@@ -791,7 +791,7 @@ mod tests {
         for (den, max_bits) in [(10u64, 6.5), (100, 10.0)] {
             let mut l = PostingList::new();
             for id in 0..2_000_000u32 {
-                if rng(&mut s) % den == 0 {
+                if rng(&mut s).is_multiple_of(den) {
                     l.push(id).unwrap();
                 }
             }

@@ -100,7 +100,7 @@ impl Segment {
         let local = self.ext.len();
         self.ext.push(ext);
         self.lens.push(len);
-        if local % 64 == 0 {
+        if local.is_multiple_of(64) {
             self.deleted.push(0);
         }
         self.total_len += len as u64;

@@ -94,7 +94,7 @@ fn corpus(seed: u64, n: usize) -> Corpus {
             x ^= x >> 7;
             x ^= x << 17;
             let burst = t == &"t5" && (d / 700) % 3 == 1;
-            if x % 1000 < rate || (burst && x % 4 != 0) {
+            if x % 1000 < rate || (burst && !x.is_multiple_of(4)) {
                 set.insert(*t);
             }
         }

@@ -274,13 +274,13 @@ fn many_blocks_against_scan() {
             .wrapping_add(1442695040888963407);
         let r = x >> 20;
         let mut text = String::new();
-        if r % 2 == 0 {
+        if r.is_multiple_of(2) {
             text.push_str("half ");
         }
-        if r % 10 == 0 {
+        if r.is_multiple_of(10) {
             text.push_str("tenth tenth ");
         }
-        if r % 100 == 0 {
+        if r.is_multiple_of(100) {
             text.push_str("hundredth ");
         }
         if r % 7 < 5 {

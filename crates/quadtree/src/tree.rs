@@ -1037,7 +1037,11 @@ mod tests {
                 0 => Point::new(48.0 + self.unit() * 0.01, 2.0 + self.unit() * 0.01).unwrap(),
                 1 => Point::new(
                     self.unit() * 10.0 - 5.0,
-                    if self.next() % 2 == 0 { 180.0 } else { -180.0 },
+                    if self.next().is_multiple_of(2) {
+                        180.0
+                    } else {
+                        -180.0
+                    },
                 )
                 .unwrap(),
                 2 => Point::new(89.9 + self.unit() * 0.1, self.unit() * 360.0 - 180.0).unwrap(),
@@ -1054,7 +1058,7 @@ mod tests {
             let mut rng = Rng(capacity as u64);
             for step in 0..4000 {
                 let id = (rng.next() % 300) as u32;
-                if rng.next() % 3 == 0 {
+                if rng.next().is_multiple_of(3) {
                     t.remove(&id);
                 } else {
                     let p = rng.point();
