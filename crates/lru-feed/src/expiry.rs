@@ -544,7 +544,8 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     ///
     /// A sweep that expires many entries is done in bulk: their index words
     /// are dropped together at the end (by clearing and refilling the index
-    /// when fewer entries survive than expire), and once the heap has given
+    /// when fewer entries survive than expire and they fill a quarter of the
+    /// index's buckets), and once the heap has given
     /// up a sixteenth of its entries, its remaining due ones are taken out in
     /// one partition and sorted, instead of one sift-down each.
     pub fn expire_with(&mut self, now: u64, mut f: impl FnMut(K, V, u64)) -> usize {
@@ -634,30 +635,34 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     }
 
     /// Removes the index words of expired entries: one by one when few,
-    /// else by rebuilding the index from the survivors (no probing).
+    /// else by rebuilding the index from the survivors (no probing). A
+    /// rebuild passes over every bucket (and over the ring's window and the
+    /// slab, at most twice as long), so it also needs the expired entries to
+    /// fill a quarter of the buckets: after a peak, small sweeps of a large
+    /// index stay O(what expires).
     fn drop_words(&mut self, freed: &[(u32, u32)]) {
-        if self.len == 0 {
-            self.table.clear();
-            self.slots.clear();
-            self.free = NIL;
-            self.head = self.tail;
-        } else if freed.len() >= self.len {
-            self.table.clear();
-            let mut p = self.head;
-            while p != self.tail {
-                if let Some(n) = &self.ring[self.rslot(p)] {
-                    self.table.insert(n.tag, p & POS_MASK);
-                }
-                p = p.wrapping_add(1);
-            }
-            for (s, slot) in self.slots.iter().enumerate() {
-                if let Slot::Full(n) = slot {
-                    self.table.insert(n.tag, s as u32 | IN_HEAP);
-                }
-            }
-        } else {
+        if freed.len() < self.len || freed.len() * 4 < self.table.buckets() {
             for &(tag, i) in freed {
                 self.table.remove_idx(tag, i);
+            }
+            return;
+        }
+        self.table.clear();
+        if self.len == 0 {
+            self.slots.clear();
+            self.free = NIL;
+            return;
+        }
+        let mut p = self.head;
+        while p != self.tail {
+            if let Some(n) = &self.ring[self.rslot(p)] {
+                self.table.insert(n.tag, p & POS_MASK);
+            }
+            p = p.wrapping_add(1);
+        }
+        for (s, slot) in self.slots.iter().enumerate() {
+            if let Slot::Full(n) = slot {
+                self.table.insert(n.tag, s as u32 | IN_HEAP);
             }
         }
     }
@@ -902,7 +907,7 @@ mod tests {
     fn bulk_expiry_matches_one_by_one() {
         // Enough out-of-order entries for the bulk paths (heap partition and
         // index rebuild), mixed with in-order ones and removals.
-        for (n, cut) in [(6_000u64, 7_000u64), (6_000, 2_000), (3_000, 20_000)] {
+        for (n, cut) in [(6_000u64, 9_000u64), (6_000, 2_000), (3_000, 20_000)] {
             let mut a = ExpiryMap::new();
             let mut b = ExpiryMap::new();
             for k in 0..n {
@@ -990,6 +995,30 @@ mod tests {
         }
         let all: Vec<u64> = m.expire(u64::MAX).into_iter().map(|e| e.0).collect();
         assert_eq!(all, model.values().copied().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn small_sweeps_cost_what_expires_not_the_peak_size() {
+        // A map sized for a million entries has an index of 2 M buckets:
+        // a sweep that expires one entry of two, the last one, or nothing
+        // must not pass over them all (timed against a small map; passing
+        // over them costs milliseconds a sweep).
+        let run = |mut m: ExpiryMap<u64, ()>| {
+            let t = std::time::Instant::now();
+            for k in 0..500u64 {
+                m.insert(2 * k, (), 2 * k);
+                m.insert(2 * k + 1, (), 2 * k + 1);
+                assert_eq!(m.expire(2 * k).len(), 1);
+                assert_eq!(m.expire(2 * k + 1).len(), 1);
+                assert_eq!(m.expire(2 * k + 1).len(), 0);
+            }
+            m.check_invariants();
+            t.elapsed()
+        };
+        let small = run(ExpiryMap::new());
+        let big = run(ExpiryMap::with_capacity(1 << 20));
+        let bound = small * 20 + std::time::Duration::from_millis(20);
+        assert!(big < bound, "{big:?} against {small:?} for a small map");
     }
 
     #[test]

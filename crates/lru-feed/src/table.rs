@@ -72,9 +72,14 @@ impl IndexTable {
         self.len
     }
 
+    /// Buckets (words) in the table.
+    pub(crate) fn buckets(&self) -> usize {
+        self.words.len()
+    }
+
     /// Bytes of heap memory the table uses.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.words.len() * std::mem::size_of::<u64>()
+        self.buckets() * std::mem::size_of::<u64>()
     }
 
     /// The position of the first word with `tag` whose index satisfies `eq`.
