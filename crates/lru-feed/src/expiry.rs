@@ -943,10 +943,18 @@ mod tests {
 
     #[test]
     fn ring_wraps_grows_and_compacts_like_a_model() {
+        ring_model_run(ExpiryMap::new());
+        // Every tag the same: index words are told apart only by the
+        // positions they name.
+        ring_model_run(ExpiryMap::with_hasher(std::hash::BuildHasherDefault::<
+            crate::table::OneHash,
+        >::default()));
+    }
+
+    fn ring_model_run<S: BuildHasher>(mut m: ExpiryMap<u64, u64, S>) {
         // Positions start just below 2^32 so they wrap; removals leave holes
         // (compactions), inserts past the ring's size grow it, replacements
         // and small reorderings move entries, and a sweep runs now and then.
-        let mut m = ExpiryMap::new();
         m.head = u32::MAX - 40;
         m.tail = m.head;
         let mut model: std::collections::BTreeMap<(u64, u64), u64> = Default::default();
@@ -1019,6 +1027,37 @@ mod tests {
         let big = run(ExpiryMap::with_capacity(1 << 20));
         let bound = small * 20 + std::time::Duration::from_millis(20);
         assert!(big < bound, "{big:?} against {small:?} for a small map");
+    }
+
+    #[test]
+    fn moving_an_entry_renumbers_the_others_by_their_own_words() {
+        // Every tag the same, so an index word is told from another only by
+        // the position it names. Key 1 leaves position 1 to be placed again
+        // earlier; the full ring is compacted (key 5 moves into position 1)
+        // and then shifted to make room (key 5 moves on to 2): renumbering
+        // key 5 must change its own word, not key 1's (named `MOVING` then).
+        for by_insert in [true, false] {
+            let hasher = std::hash::BuildHasherDefault::<crate::table::OneHash>::default();
+            let mut m = ExpiryMap::with_hasher(hasher);
+            for k in 0..8u64 {
+                m.insert(k, k, 10 * (k + 1));
+            }
+            for k in 2..5 {
+                m.remove(&k);
+            }
+            assert_eq!(m.ring.len(), 8);
+            if by_insert {
+                assert_eq!(m.insert(1, 1, 55), Some(1));
+            } else {
+                assert!(m.set_deadline(&1, 55));
+            }
+            m.check_invariants();
+            for (k, d) in [(0, 10), (1, 55), (5, 60), (6, 70), (7, 80)] {
+                assert_eq!(m.deadline(&k), Some(d), "key {k}");
+            }
+            let keys: Vec<u64> = m.expire(u64::MAX).into_iter().map(|e| e.0).collect();
+            assert_eq!(keys, [0, 1, 5, 6, 7]);
+        }
     }
 
     #[test]
