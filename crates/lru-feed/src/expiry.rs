@@ -75,6 +75,15 @@ fn node_in<'a, K, V>(
     }
 }
 
+/// Whether a sweep that expired `expired` entries, leaving `survivors`,
+/// drops their index words by clearing and refilling an index of `buckets`
+/// words (no probing) rather than one by one: when no more survive than
+/// expired, and the expired fill a quarter of the buckets, so that a small
+/// sweep of a map that was once large does not pass over its whole index.
+fn sweep_rebuilds(expired: usize, survivors: usize, buckets: usize) -> bool {
+    expired >= survivors && expired * 4 >= buckets
+}
+
 /// A hash map whose entries carry a deadline, and that hands back everything
 /// due in deadline order.
 ///
@@ -544,7 +553,8 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     ///
     /// A sweep that expires many entries is done in bulk: their index words
     /// are dropped together at the end (by clearing and refilling the index
-    /// when fewer entries survive than expire), and once the heap has given
+    /// when fewer entries survive than expire and they fill a quarter of the
+    /// index's buckets), and once the heap has given
     /// up a sixteenth of its entries, its remaining due ones are taken out in
     /// one partition and sorted, instead of one sift-down each.
     pub fn expire_with(&mut self, now: u64, mut f: impl FnMut(K, V, u64)) -> usize {
@@ -634,30 +644,34 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     }
 
     /// Removes the index words of expired entries: one by one when few,
-    /// else by rebuilding the index from the survivors (no probing).
+    /// else by rebuilding the index from the survivors (no probing). A
+    /// rebuild passes over every bucket (and over the ring's window and the
+    /// slab, at most twice as long), so it also needs the expired entries to
+    /// fill a quarter of the buckets: after a peak, small sweeps of a large
+    /// index stay O(what expires).
     fn drop_words(&mut self, freed: &[(u32, u32)]) {
-        if self.len == 0 {
-            self.table.clear();
-            self.slots.clear();
-            self.free = NIL;
-            self.head = self.tail;
-        } else if freed.len() >= self.len {
-            self.table.clear();
-            let mut p = self.head;
-            while p != self.tail {
-                if let Some(n) = &self.ring[self.rslot(p)] {
-                    self.table.insert(n.tag, p & POS_MASK);
-                }
-                p = p.wrapping_add(1);
-            }
-            for (s, slot) in self.slots.iter().enumerate() {
-                if let Slot::Full(n) = slot {
-                    self.table.insert(n.tag, s as u32 | IN_HEAP);
-                }
-            }
-        } else {
+        if !sweep_rebuilds(freed.len(), self.len, self.table.buckets()) {
             for &(tag, i) in freed {
                 self.table.remove_idx(tag, i);
+            }
+            return;
+        }
+        self.table.clear();
+        if self.len == 0 {
+            self.slots.clear();
+            self.free = NIL;
+            return;
+        }
+        let mut p = self.head;
+        while p != self.tail {
+            if let Some(n) = &self.ring[self.rslot(p)] {
+                self.table.insert(n.tag, p & POS_MASK);
+            }
+            p = p.wrapping_add(1);
+        }
+        for (s, slot) in self.slots.iter().enumerate() {
+            if let Slot::Full(n) = slot {
+                self.table.insert(n.tag, s as u32 | IN_HEAP);
             }
         }
     }
@@ -902,7 +916,7 @@ mod tests {
     fn bulk_expiry_matches_one_by_one() {
         // Enough out-of-order entries for the bulk paths (heap partition and
         // index rebuild), mixed with in-order ones and removals.
-        for (n, cut) in [(6_000u64, 7_000u64), (6_000, 2_000), (3_000, 20_000)] {
+        for (n, cut) in [(6_000u64, 9_000u64), (6_000, 2_000), (3_000, 20_000)] {
             let mut a = ExpiryMap::new();
             let mut b = ExpiryMap::new();
             for k in 0..n {
@@ -938,10 +952,18 @@ mod tests {
 
     #[test]
     fn ring_wraps_grows_and_compacts_like_a_model() {
+        ring_model_run(ExpiryMap::new());
+        // Every tag the same: index words are told apart only by the
+        // positions they name.
+        ring_model_run(ExpiryMap::with_hasher(std::hash::BuildHasherDefault::<
+            crate::table::OneHash,
+        >::default()));
+    }
+
+    fn ring_model_run<S: BuildHasher>(mut m: ExpiryMap<u64, u64, S>) {
         // Positions start just below 2^32 so they wrap; removals leave holes
         // (compactions), inserts past the ring's size grow it, replacements
         // and small reorderings move entries, and a sweep runs now and then.
-        let mut m = ExpiryMap::new();
         m.head = u32::MAX - 40;
         m.tail = m.head;
         let mut model: std::collections::BTreeMap<(u64, u64), u64> = Default::default();
@@ -990,6 +1012,62 @@ mod tests {
         }
         let all: Vec<u64> = m.expire(u64::MAX).into_iter().map(|e| e.0).collect();
         assert_eq!(all, model.values().copied().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn small_sweeps_of_a_once_large_map_drop_words_one_by_one() {
+        // An index sized for a million entries (2 M buckets): a sweep that
+        // expires one entry of two, the last one, or nothing must not pass
+        // over it; a sweep of the whole million may.
+        let buckets = IndexTable::with_capacity(1 << 20).buckets();
+        assert!(!sweep_rebuilds(1, 1, buckets));
+        assert!(!sweep_rebuilds(1, 0, buckets));
+        assert!(!sweep_rebuilds(0, 0, buckets));
+        assert!(!sweep_rebuilds(1 << 19, 1 << 20, buckets));
+        assert!(sweep_rebuilds(1 << 20, 0, buckets));
+        assert!(sweep_rebuilds(1 << 19, 1 << 18, buckets));
+        // And the map stays exact through such sweeps.
+        let mut m = ExpiryMap::with_capacity(1 << 20);
+        for k in 0..500u64 {
+            m.insert(2 * k, (), 2 * k);
+            m.insert(2 * k + 1, (), 2 * k + 1);
+            assert_eq!(m.expire(2 * k), [(2 * k, ())]);
+            assert_eq!(m.expire(2 * k + 1), [(2 * k + 1, ())]);
+            assert_eq!(m.expire(2 * k + 1), []);
+        }
+        m.check_invariants();
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn moving_an_entry_renumbers_the_others_by_their_own_words() {
+        // Every tag the same, so an index word is told from another only by
+        // the position it names. Key 1 leaves position 1 to be placed again
+        // earlier; the full ring is compacted (key 5 moves into position 1)
+        // and then shifted to make room (key 5 moves on to 2): renumbering
+        // key 5 must change its own word, not key 1's (named `MOVING` then).
+        for by_insert in [true, false] {
+            let hasher = std::hash::BuildHasherDefault::<crate::table::OneHash>::default();
+            let mut m = ExpiryMap::with_hasher(hasher);
+            for k in 0..8u64 {
+                m.insert(k, k, 10 * (k + 1));
+            }
+            for k in 2..5 {
+                m.remove(&k);
+            }
+            assert_eq!(m.ring.len(), 8);
+            if by_insert {
+                assert_eq!(m.insert(1, 1, 55), Some(1));
+            } else {
+                assert!(m.set_deadline(&1, 55));
+            }
+            m.check_invariants();
+            for (k, d) in [(0, 10), (1, 55), (5, 60), (6, 70), (7, 80)] {
+                assert_eq!(m.deadline(&k), Some(d), "key {k}");
+            }
+            let keys: Vec<u64> = m.expire(u64::MAX).into_iter().map(|e| e.0).collect();
+            assert_eq!(keys, [0, 1, 5, 6, 7]);
+        }
     }
 
     #[test]

@@ -314,6 +314,7 @@ enum ExpOp {
     SetDeadline(u8, u64),
     Expire(u64),
     PopExpired(u64),
+    Clear,
 }
 
 fn exp_op(in_order: bool) -> impl Strategy<Value = ExpOp> {
@@ -325,6 +326,7 @@ fn exp_op(in_order: bool) -> impl Strategy<Value = ExpOp> {
         1 => (any::<u8>(), deadline).prop_map(|(k, d)| ExpOp::SetDeadline(k % 32, d)),
         1 => (0u64..220).prop_map(ExpOp::Expire),
         1 => (0u64..220).prop_map(ExpOp::PopExpired),
+        1 => Just(ExpOp::Clear),
     ]
 }
 
@@ -397,6 +399,11 @@ fn run_expiry(ops: Vec<ExpOp>, in_order: bool) -> Result<(), TestCaseError> {
             ExpOp::PopExpired(now) => {
                 let now = if in_order { clock / 2 + now / 8 } else { now };
                 prop_assert_eq!(m.pop_expired(now), model.pop_expired(now));
+            }
+            ExpOp::Clear => {
+                m.clear();
+                model.order.clear();
+                model.entries.clear();
             }
         }
         m.check_invariants();

@@ -1,19 +1,20 @@
 //! An open-addressing index from a key's hash to a slot number.
 //!
-//! Every structure in this crate keeps its entries in a `Vec` of nodes linked
-//! by `u32` indices (safe code, no pointers), and finds a key's node through
-//! this table. A table word packs 32 bits of the key's hash (the *tag*) with
-//! the node's index, so a lookup touches one cache line of the table and only
-//! compares keys for words whose tag matches (a false tag match is about one
-//! in 2^(32 - log2(buckets)) probes).
+//! The caches keep their entries in a `Vec` of nodes linked by `u32` indices,
+//! `ExpiryMap` in a ring buffer and a slab (safe code, no pointers); each finds
+//! a key's entry through this table. A table word packs 32 bits of the key's
+//! hash (the *tag*) with the entry's index, so a lookup touches one cache line
+//! of the table and only compares keys for words whose tag matches (a false
+//! tag match is about one in 2^(32 - log2(buckets)) probes).
 //!
 //! Linear probing with backward-shift deletion (Knuth, TAOCP vol. 3, 6.4,
 //! Algorithm R): no tombstones, so a cache that inserts and evicts forever
 //! never degrades and never needs a rehash. The bucket is derived from the tag
 //! alone, which lets the table grow without touching the keys.
 
-/// A word with this index is an empty bucket. Node indices stay below
-/// [`crate::MAX_CAPACITY`], far from `u32::MAX`.
+/// A word with this index is an empty bucket. No index reaches `u32::MAX`:
+/// the caches' stay below [`crate::MAX_CAPACITY`], and `ExpiryMap`'s top
+/// one (its `MOVING` sentinel) is `u32::MAX - 1`.
 const EMPTY: u64 = u64::MAX;
 
 /// The 32 bits of a 64-bit hash that the tables use (the high half: the low
@@ -72,9 +73,14 @@ impl IndexTable {
         self.len
     }
 
+    /// Buckets (words) in the table.
+    pub(crate) fn buckets(&self) -> usize {
+        self.words.len()
+    }
+
     /// Bytes of heap memory the table uses.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.words.len() * std::mem::size_of::<u64>()
+        self.buckets() * std::mem::size_of::<u64>()
     }
 
     /// The position of the first word with `tag` whose index satisfies `eq`.
