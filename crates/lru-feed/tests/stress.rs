@@ -107,5 +107,12 @@ fn len_never_exceeds_capacity_under_churn() {
         }
         done.store(true, Ordering::Release);
     });
+    // The writers' last removals may leave a shard one short (they remove
+    // each other's keys, and nothing need refill that shard after), so the
+    // count is only bounded here; fresh keys then fill every shard exactly.
+    assert!(cache.len() <= 1_000);
+    for k in 0..10_000u64 {
+        cache.insert(k.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1, k);
+    }
     assert_eq!(cache.len(), 1_000);
 }
