@@ -6,6 +6,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::num::NonZeroU64;
 
 use ahash::RandomState;
 
@@ -34,7 +35,8 @@ struct Node<K, V> {
     deadline: u64,
     /// Insertion number: orders equal deadlines (first in, first out) across
     /// the ring and the heap, and tells live heap entries from stale ones.
-    seq: u64,
+    /// Never zero, so that `Option<Node>` (a ring slot) needs no extra word.
+    seq: NonZeroU64,
     tag: u32,
 }
 
@@ -148,7 +150,8 @@ pub struct ExpiryMap<K, V, S = RandomState> {
     /// it take the whole heap in bulk at once).
     heap_max: u64,
     len: usize,
-    seq: u64,
+    /// The next insertion number.
+    seq: NonZeroU64,
     hasher: S,
 }
 
@@ -192,7 +195,7 @@ impl<K, V, S> ExpiryMap<K, V, S> {
             heap_live: 0,
             heap_max: 0,
             len: 0,
-            seq: 0,
+            seq: NonZeroU64::MIN,
             hasher,
         }
     }
@@ -291,7 +294,7 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     }
 
     fn is_live(&self, &Reverse((_, seq, slot)): &Reverse<(u64, u64, u32)>) -> bool {
-        matches!(self.slots.get(slot as usize), Some(Slot::Full(n)) if n.seq == seq)
+        matches!(self.slots.get(slot as usize), Some(Slot::Full(n)) if n.seq.get() == seq)
     }
 
     /// Drops stale entries from the heap's top, so that it is live.
@@ -379,7 +382,7 @@ impl<K, V, S> ExpiryMap<K, V, S> {
         if room && (head == tail || n.deadline >= self.ring_max) {
             self.ring_max = n.deadline;
             let seq = self.seq;
-            self.seq += 1;
+            self.seq = seq.saturating_add(1);
             let r = self.rslot(tail);
             self.ring[r] = Some(Node { seq, ..n });
             self.tail = tail.wrapping_add(1);
@@ -395,7 +398,7 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     fn place_slow(&mut self, mut n: Node<K, V>) -> u32 {
         let d = n.deadline;
         n.seq = self.seq;
-        self.seq += 1;
+        self.seq = self.seq.saturating_add(1);
         self.reserve_ring();
         if self.head == self.tail || d >= self.ring_max {
             let p = self.tail;
@@ -441,7 +444,7 @@ impl<K, V, S> ExpiryMap<K, V, S> {
 
     /// Stores `n` (seq set) in the slab, with a heap entry.
     fn push_heap(&mut self, n: Node<K, V>) -> u32 {
-        let (d, seq) = (n.deadline, n.seq);
+        let (d, seq) = (n.deadline, n.seq.get());
         let s = if self.free != NIL {
             let s = self.free;
             match std::mem::replace(&mut self.slots[s as usize], Slot::Full(n)) {
@@ -506,7 +509,7 @@ impl<K, V, S> ExpiryMap<K, V, S> {
     pub fn pop_expired(&mut self, now: u64) -> Option<(K, V, u64)> {
         // The earlier of the ring's front and the heap's (live) top; they
         // never tie, as insertion numbers are unique.
-        let ring = self.front().map(|n| (n.deadline, n.seq));
+        let ring = self.front().map(|n| (n.deadline, n.seq.get()));
         let heap = self.heap.peek().map(|&Reverse(e)| e);
         let from_ring = match (ring, heap) {
             (Some(r), Some((d, s, _))) => r < (d, s),
@@ -577,7 +580,7 @@ impl<K, V, S> ExpiryMap<K, V, S> {
             };
             let ring = self
                 .front()
-                .map(|n| (n.deadline, n.seq))
+                .map(|n| (n.deadline, n.seq.get()))
                 .filter(|&(d, _)| d <= now);
             let s = match (ring, heap) {
                 (None, None) => break,
@@ -687,9 +690,9 @@ impl<K, V, S> ExpiryMap<K, V, S> {
         assert!(self.tail.wrapping_sub(self.head) as usize <= self.ring.len());
         while p != self.tail {
             if let Some(n) = &self.ring[self.rslot(p)] {
-                assert!((n.deadline, n.seq) >= last, "ring out of order");
+                assert!((n.deadline, n.seq.get()) >= last, "ring out of order");
                 assert!(n.deadline <= self.ring_max);
-                last = (n.deadline, n.seq);
+                last = (n.deadline, n.seq.get());
                 let w = self.table.find(n.tag, |j| j == p & POS_MASK);
                 assert!(w.is_some(), "ring entry {p} has no index word");
                 live += 1;
@@ -770,7 +773,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
                     key: k,
                     value: v,
                     deadline,
-                    seq: 0,
+                    seq: NonZeroU64::MIN,
                     tag,
                 });
                 self.table.insert_at(vacant, tag, i);
@@ -1071,6 +1074,16 @@ mod tests {
             let keys: Vec<u64> = m.expire(u64::MAX).into_iter().map(|e| e.0).collect();
             assert_eq!(keys, [0, 1, 5, 6, 7]);
         }
+    }
+
+    #[test]
+    fn a_ring_slot_is_no_bigger_than_its_node() {
+        // `seq` is never zero, so `None` needs no tag word of its own.
+        assert_eq!(
+            std::mem::size_of::<Option<Node<u64, u64>>>(),
+            std::mem::size_of::<Node<u64, u64>>()
+        );
+        assert_eq!(std::mem::size_of::<Node<u64, u64>>(), 40);
     }
 
     #[test]
