@@ -487,6 +487,26 @@ impl<K, V, S> ExpiryMap<K, V, S> {
         }
     }
 
+    /// Moves the entry whose index word is at `pos` to its place for
+    /// `deadline` (as the newest among equal deadlines), letting `f` change
+    /// it on the way. Its word names [`MOVING`] meanwhile, so that renumbering
+    /// other entries (a compaction, a shift) never mistakes it for theirs.
+    fn reschedule<R>(
+        &mut self,
+        pos: usize,
+        deadline: u64,
+        f: impl FnOnce(&mut Node<K, V>) -> R,
+    ) -> R {
+        let i = self.table.idx_at(pos);
+        self.table.set_idx(pos, MOVING);
+        let mut n = self.take(i);
+        n.deadline = deadline;
+        let r = f(&mut n);
+        let i = self.place(n);
+        self.table.set_idx(pos, i);
+        r
+    }
+
     /// Takes the node an index word names out of its store (its index word
     /// is the caller's to change).
     #[inline]
@@ -586,14 +606,10 @@ impl<K, V, S> ExpiryMap<K, V, S> {
                 (None, None) => break,
                 (Some(r), Some((d, q, s))) if (d, q) < r => s,
                 (Some(_), _) => {
-                    let p = self.head;
-                    let r = self.rslot(p);
-                    let n = self.ring[r].take().expect("the ring's front is live");
-                    self.ring_live -= 1;
-                    self.head = p.wrapping_add(1);
-                    self.skip_holes();
+                    let i = self.head & POS_MASK;
+                    let n = self.take(i);
                     self.len -= 1;
-                    freed.push((n.tag, p & POS_MASK));
+                    freed.push((n.tag, i));
                     f(n.key, n.value, n.deadline);
                     continue;
                 }
@@ -758,16 +774,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
             .table
             .probe(tag, |i| node_in(ring, slots, i).is_some_and(|n| n.key == k));
         match found {
-            Ok(pos) => {
-                let i = self.table.idx_at(pos);
-                self.table.set_idx(pos, MOVING);
-                let mut n = self.take(i);
-                n.deadline = deadline;
-                let old = std::mem::replace(&mut n.value, v);
-                let i = self.place(n);
-                self.table.set_idx(pos, i);
-                Some(old)
-            }
+            Ok(pos) => Some(self.reschedule(pos, deadline, |n| std::mem::replace(&mut n.value, v))),
             Err(vacant) => {
                 let i = self.place(Node {
                     key: k,
@@ -839,14 +846,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> ExpiryMap<K, V, S> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let Some((pos, i)) = self.lookup(k) else {
+        let Some((pos, _)) = self.lookup(k) else {
             return false;
         };
-        self.table.set_idx(pos, MOVING);
-        let mut n = self.take(i);
-        n.deadline = deadline;
-        let i = self.place(n);
-        self.table.set_idx(pos, i);
+        self.reschedule(pos, deadline, |_| ());
         true
     }
 
