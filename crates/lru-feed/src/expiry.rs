@@ -978,13 +978,7 @@ mod tests {
         let mut model: std::collections::BTreeMap<(u64, u64), u64> = Default::default();
         let mut at: HashMap<u64, (u64, u64)> = HashMap::new();
         let mut seq = 0u64;
-        let mut seed = 7u64;
-        let mut rnd = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut rnd = crate::test_rng(7);
         for step in 0..6_000u64 {
             let k = rnd(200);
             // Long stretches without a sweep let holes fill the ring.

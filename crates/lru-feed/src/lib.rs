@@ -98,6 +98,18 @@ mod idempotency;
 mod lru;
 #[cfg(test)]
 mod proptests;
+
+/// A small deterministic generator for the unit tests: draws in `0..n` from
+/// a 64-bit LCG (Knuth's MMIX constants), seeded by the caller.
+#[cfg(test)]
+pub(crate) fn test_rng(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |n| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    }
+}
 mod s3fifo;
 mod store;
 mod table;

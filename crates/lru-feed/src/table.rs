@@ -293,16 +293,11 @@ mod tests {
     fn random_churn_matches_a_model() {
         // Inserts, removals, retags and moves on a small table with few
         // home buckets: long runs, backward shifts across the wrap, growth.
-        let mut seed = 0x1234_5678_9abc_def0u64;
-        let mut rnd = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut rnd = crate::test_rng(0x1234_5678_9abc_def0);
         for cap in [4usize, 16, 64] {
             let mut t = IndexTable::with_capacity(cap);
-            let mut model: HashMap<u32, u32> = HashMap::new(); // idx -> tag
+            // idx -> tag; ordered, so that a seed replays the same run.
+            let mut model: std::collections::BTreeMap<u32, u32> = Default::default();
             let mut next = 0u32;
             for step in 0..20_000 {
                 let tag = (rnd(12) as u32) * 7 + ((rnd(4) as u32) << 28);
