@@ -448,10 +448,10 @@ impl<'a> Cursor<'a> {
             let m = meta[b];
             let base = if b == 0 { 0 } else { meta[b - 1].last + 1 };
             self.base = base;
-            self.n = BLOCK;
             if self.probe && m.fmt & codec::EF_FLAG != 0 {
                 let l = (m.fmt & !codec::EF_FLAG) as u32;
                 self.decoded = false;
+                self.n = BLOCK;
                 self.ef_l = l;
                 self.ef_low = m.offset as usize;
                 self.ef_high = m.offset as usize + codec::ef_low_words(l);
@@ -460,22 +460,10 @@ impl<'a> Cursor<'a> {
                 self.doc = base + ((p << l) | self.low(0));
                 return;
             }
-            self.decoded = true;
-            codec::decode_ids(
-                m.fmt,
-                base,
-                m.last,
-                &self.list.data[m.offset as usize..],
-                &mut self.buf,
-            );
-            self.doc = self.buf[0];
-        } else {
-            self.decoded = true;
-            let t = &self.list.tail;
-            self.n = t.len();
-            self.buf[..t.len()].copy_from_slice(t);
-            self.doc = t.first().copied().unwrap_or(END);
         }
+        self.decoded = true;
+        self.n = self.list.decode_block(b, &mut self.buf);
+        self.doc = if self.n > 0 { self.buf[0] } else { END };
     }
 
     #[inline]
@@ -577,14 +565,7 @@ impl<'a> Cursor<'a> {
             return END;
         }
         if !self.decoded {
-            let m = self.list.meta[self.block];
-            codec::decode_ids(
-                m.fmt,
-                self.base,
-                m.last,
-                &self.list.data[m.offset as usize..],
-                &mut self.buf,
-            );
+            self.list.decode_block(self.block, &mut self.buf);
             self.decoded = true;
         }
         self.pos += 1;
